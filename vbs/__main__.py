@@ -1,0 +1,5 @@
+import sys
+
+from vbs.cli import main
+
+sys.exit(main())
