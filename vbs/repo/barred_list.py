@@ -1,0 +1,382 @@
+"""SQL for the barred list: entries, the list version, the history of changes, duplicates.
+
+Every write that changes the list first takes :func:`next_version` in the same transaction:
+it locks the single ``list_state`` row, so writers are serialised and versions commit in
+order.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import dict_row
+
+ChangeKind = Literal["add", "remove"]
+
+LIST_CHILDREN = 1
+LIST_ADULTS = 2
+
+_ENTRY_COLUMNS = (
+    "id, list_ref, forenames, surname, date_of_birth, previous_names, gender, lists, "
+    "case_reference, barred_on, status, created_version, removed_version, created_at, "
+    "removed_at, identity_purged_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PreviousName:
+    forenames: str
+    surname: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """An entry about to be written (validated by the service)."""
+
+    forenames: str
+    surname: str
+    date_of_birth: str | None  # ISO, full or partial
+    previous_names: tuple[PreviousName, ...]
+    gender: str | None
+    lists: int  # bitmask: 1 children, 2 adults
+    barred_on: date
+    case_reference: str | None = None
+    list_ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BarredEntry:
+    id: UUID
+    list_ref: str | None
+    forenames: str | None  # None only once a removed entry's identity was purged
+    surname: str | None
+    date_of_birth: str | None
+    previous_names: tuple[PreviousName, ...]
+    gender: str | None
+    lists: int
+    case_reference: str | None
+    barred_on: date
+    status: str
+    created_version: int
+    removed_version: int | None
+    created_at: datetime
+    removed_at: datetime | None
+    identity_purged_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ListChange:
+    """One add or remove. ``entry`` is the added entry (None for a remove)."""
+
+    version: int
+    kind: ChangeKind
+    entry_id: UUID
+    entry: BarredEntry | None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryItem:
+    version: int
+    kind: ChangeKind
+    entry_id: UUID
+    at: datetime
+    by_user: UUID | None
+    by_role: str
+    case_id: UUID | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    entry_id: UUID
+    duplicate_of: UUID
+    band: str
+    probability: float
+    matcher_version: str
+
+
+def _previous(raw: Any) -> tuple[PreviousName, ...]:
+    if raw is None:
+        return ()
+    return tuple(PreviousName(str(p["forenames"]), str(p["surname"])) for p in raw)
+
+
+def _entry(row: dict[str, Any]) -> BarredEntry:
+    return BarredEntry(
+        id=row["id"],
+        list_ref=row["list_ref"],
+        forenames=row["forenames"],
+        surname=row["surname"],
+        date_of_birth=row["date_of_birth"],
+        previous_names=_previous(row["previous_names"]),
+        gender=row["gender"],
+        lists=int(row["lists"]),
+        case_reference=row["case_reference"],
+        barred_on=row["barred_on"],
+        status=row["status"],
+        created_version=int(row["created_version"]),
+        removed_version=row["removed_version"],
+        created_at=row["created_at"],
+        removed_at=row["removed_at"],
+        identity_purged_at=row["identity_purged_at"],
+    )
+
+
+def previous_names_json(names: Sequence[PreviousName]) -> str:
+    return json.dumps([{"forenames": p.forenames, "surname": p.surname} for p in names])
+
+
+# --- the version ---------------------------------------------------------------------------
+
+
+def next_version(conn: psycopg.Connection) -> int:
+    """Take the next list version, locking ``list_state`` until the transaction ends."""
+    row = conn.execute(
+        "INSERT INTO list_state (id, version) VALUES (1, 1) "
+        "ON CONFLICT (id) DO UPDATE SET version = list_state.version + 1, updated_at = now() "
+        "RETURNING version"
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def current_version(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT version FROM list_state WHERE id = 1").fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+# --- writes --------------------------------------------------------------------------------
+
+
+def insert_entry(conn: psycopg.Connection, entry: NewEntry, version: int) -> UUID:
+    row = conn.execute(
+        "INSERT INTO barred_entry (list_ref, forenames, surname, date_of_birth, previous_names, "
+        "gender, lists, case_reference, barred_on, created_version) "
+        "VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s) RETURNING id",
+        (
+            entry.list_ref,
+            entry.forenames,
+            entry.surname,
+            entry.date_of_birth,
+            previous_names_json(entry.previous_names),
+            entry.gender,
+            entry.lists,
+            entry.case_reference,
+            entry.barred_on,
+            version,
+        ),
+    ).fetchone()
+    assert row is not None
+    entry_id: UUID = row[0]
+    return entry_id
+
+
+def copy_entries(
+    conn: psycopg.Connection,
+    entries: Iterable[NewEntry],
+    version: int,
+    *,
+    by_user: UUID | None,
+    by_role: str,
+    reason: str,
+) -> list[UUID]:
+    """Bulk insert with COPY: the entries and one ``add`` change each, all at ``version``."""
+    ids: list[UUID] = []
+    with conn.cursor() as cur:
+        with cur.copy(
+            "COPY barred_entry (id, list_ref, forenames, surname, date_of_birth, previous_names, "
+            "gender, lists, case_reference, barred_on, created_version) FROM STDIN"
+        ) as copy:
+            for e in entries:
+                new_id = uuid.uuid4()
+                ids.append(new_id)
+                copy.write_row(
+                    (
+                        new_id,
+                        e.list_ref,
+                        e.forenames,
+                        e.surname,
+                        e.date_of_birth,
+                        previous_names_json(e.previous_names),
+                        e.gender,
+                        e.lists,
+                        e.case_reference,
+                        e.barred_on,
+                        version,
+                    )
+                )
+        with cur.copy(
+            "COPY list_change (version, entry_id, kind, by_user, by_role, reason) FROM STDIN"
+        ) as copy:
+            for new_id in ids:
+                copy.write_row((version, new_id, "add", by_user, by_role, reason))
+    return ids
+
+
+def mark_removed(conn: psycopg.Connection, entry_id: UUID, version: int) -> bool:
+    """Mark a barred entry removed at ``version``; False if it was not barred."""
+    row = conn.execute(
+        "UPDATE barred_entry SET status = 'removed', removed_version = %s, removed_at = now(), "
+        "updated_at = now() WHERE id = %s AND status = 'barred' RETURNING id",
+        (version, entry_id),
+    ).fetchone()
+    return row is not None
+
+
+def insert_change(
+    conn: psycopg.Connection,
+    *,
+    version: int,
+    entry_id: UUID,
+    kind: ChangeKind,
+    by_user: UUID | None,
+    by_role: str,
+    case_id: UUID | None,
+    reason: str,
+) -> None:
+    conn.execute(
+        "INSERT INTO list_change (version, entry_id, kind, by_user, by_role, case_id, reason) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (version, entry_id, kind, by_user, by_role, case_id, reason),
+    )
+
+
+def purge_identity(conn: psycopg.Connection, entry_id: UUID) -> bool:
+    """Erase the identity of a removed entry; its history (ids only) stays."""
+    row = conn.execute(
+        "UPDATE barred_entry SET forenames = NULL, surname = NULL, date_of_birth = NULL, "
+        "gender = NULL, previous_names = '[]'::jsonb, identity_purged_at = now(), "
+        "updated_at = now() WHERE id = %s AND status = 'removed' "
+        "AND identity_purged_at IS NULL RETURNING id",
+        (entry_id,),
+    ).fetchone()
+    return row is not None
+
+
+def insert_duplicates(conn: psycopg.Connection, duplicates: Sequence[Duplicate]) -> None:
+    if not duplicates:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO entry_duplicate (entry_id, duplicate_of, band, probability, "
+            "matcher_version) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [
+                (d.entry_id, d.duplicate_of, d.band, d.probability, d.matcher_version)
+                for d in duplicates
+            ],
+        )
+
+
+# --- reads ---------------------------------------------------------------------------------
+
+
+def get_entry(conn: psycopg.Connection, entry_id: UUID) -> BarredEntry | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM barred_entry WHERE id = %s", (entry_id,)
+        ).fetchone()
+    return _entry(row) if row is not None else None
+
+
+def existing_list_refs(conn: psycopg.Connection, refs: Sequence[str]) -> set[str]:
+    if not refs:
+        return set()
+    rows = conn.execute(
+        "SELECT list_ref FROM barred_entry WHERE list_ref = ANY(%s)", (list(refs),)
+    ).fetchall()
+    return {str(r[0]) for r in rows}
+
+
+def duplicates_of(conn: psycopg.Connection, entry_id: UUID) -> list[Duplicate]:
+    rows = conn.execute(
+        "SELECT entry_id, duplicate_of, band, probability, matcher_version "
+        "FROM entry_duplicate WHERE entry_id = %s ORDER BY probability DESC, duplicate_of",
+        (entry_id,),
+    ).fetchall()
+    return [Duplicate(r[0], r[1], r[2], float(r[3]), r[4]) for r in rows]
+
+
+def changes_since(
+    conn: psycopg.Connection, version: int, limit: int | None = None
+) -> list[ListChange]:
+    """Adds and removes after ``version``, in version order (one statement: one snapshot)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT c.version AS change_version, c.kind, c.entry_id, "
+            + ", ".join(f"e.{c.strip()}" for c in _ENTRY_COLUMNS.split(","))
+            + " FROM list_change c JOIN barred_entry e ON e.id = c.entry_id "
+            "WHERE c.version > %s ORDER BY c.version, c.id LIMIT %s",
+            (version, limit),
+        ).fetchall()
+    out: list[ListChange] = []
+    for row in rows:
+        kind: ChangeKind = row["kind"]
+        entry = _entry(row) if kind == "add" and row["identity_purged_at"] is None else None
+        out.append(ListChange(int(row["change_version"]), kind, row["entry_id"], entry))
+    return out
+
+
+@dataclass(slots=True)
+class ActiveList:
+    """Every barred entry at one list version, streamed from a server-side cursor.
+
+    ``entries`` must be consumed inside the transaction that loaded it.
+    """
+
+    version: int
+    entries: Iterator[BarredEntry]
+
+
+def load_active(conn: psycopg.Connection, *, batch_size: int = 10_000) -> ActiveList:
+    """Stream all barred entries with the list version of the same snapshot."""
+    cur = conn.cursor(name=f"load_active_{uuid.uuid4().hex}", row_factory=dict_row)
+    cur.itersize = batch_size
+    cur.execute(
+        "SELECT s.version AS list_version, "
+        + ", ".join(f"e.{c.strip()}" for c in _ENTRY_COLUMNS.split(","))
+        + " FROM (SELECT coalesce((SELECT version FROM list_state WHERE id = 1), 0) AS version) s"
+        " LEFT JOIN barred_entry e ON e.status = 'barred'"
+    )
+    first = cur.fetchone()
+    if first is None:  # pragma: no cover - the FROM subquery always yields one row
+        cur.close()
+        return ActiveList(0, iter(()))
+
+    def stream() -> Iterator[BarredEntry]:
+        try:
+            if first["id"] is not None:
+                yield _entry(first)
+            for row in cur:
+                yield _entry(row)
+        finally:
+            cur.close()
+
+    return ActiveList(int(first["list_version"]), stream())
+
+
+def history(
+    conn: psycopg.Connection,
+    *,
+    after_version: int = 0,
+    entry_id: UUID | None = None,
+    limit: int = 100,
+) -> list[HistoryItem]:
+    rows = conn.execute(
+        "SELECT version, kind, entry_id, at, by_user, by_role, case_id, reason "
+        "FROM list_change WHERE version > %s AND (%s::uuid IS NULL OR entry_id = %s::uuid) "
+        "ORDER BY version, id LIMIT %s",
+        (after_version, entry_id, entry_id, limit),
+    ).fetchall()
+    return [HistoryItem(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
+
+
+def count_active(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT count(*) FROM barred_entry WHERE status = 'barred'").fetchone()
+    return int(row[0]) if row is not None else 0
