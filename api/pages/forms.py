@@ -1,0 +1,88 @@
+"""Reading HTML forms: field values, GOV.UK date inputs (day, month, year) and turning the
+service's errors into messages shown by each field and in the error summary.
+
+This is form plumbing only; the rules (what makes a valid check, a legal case move...) stay
+in the services and the API models, and their errors are shown here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from pydantic import ValidationError
+
+from vbs.errors import FieldError, ValidationFailed
+
+FormData = Mapping[str, Any]
+
+
+def text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def date_parts(form: FormData, name: str) -> dict[str, str]:
+    return {part: text(form, f"{name}-{part}") for part in ("day", "month", "year")}
+
+
+def read_date(
+    form: FormData, name: str, label: str, errors: dict[str, str], *, past: bool = True
+) -> date | None:
+    """A GOV.UK date input as a date; a message in ``errors[name]`` if it is not one."""
+    parts = date_parts(form, name)
+    missing = [p for p in ("day", "month", "year") if not parts[p]]
+    if len(missing) == 3:
+        errors[name] = f"Enter the {label.lower()}"
+        return None
+    if missing:
+        errors[name] = f"{label} must include a {' and a '.join(missing)}"
+        return None
+    if not all(parts[p].isdigit() for p in parts):
+        errors[name] = f"{label} must be a real date"
+        return None
+    if len(parts["year"]) != 4:
+        errors[name] = "Year must include 4 numbers"
+        return None
+    try:
+        value = date(int(parts["year"]), int(parts["month"]), int(parts["day"]))
+    except ValueError:
+        errors[name] = f"{label} must be a real date"
+        return None
+    if past and value >= date.today():
+        errors[name] = f"{label} must be in the past"
+        return None
+    return value
+
+
+def merge_service_errors(
+    exc: ValidationFailed, errors: dict[str, str], fields: Mapping[str, str]
+) -> None:
+    """Put a service's field errors beside the form fields they belong to.
+
+    ``fields`` maps the service's field names to form field ids; an error for an unknown
+    field goes on the first form field so it is still shown.
+    """
+    for fe in exc.errors:
+        _place(fe, errors, fields)
+
+
+def merge_pydantic_errors(
+    exc: ValidationError, errors: dict[str, str], fields: Mapping[str, str]
+) -> None:
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = [str(p) for p in err["loc"] if not isinstance(p, int)]
+        name = loc[0] if loc else ""
+        message = str(err["msg"])
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        _place(FieldError(name, message), errors, fields)
+
+
+def _place(fe: FieldError, errors: dict[str, str], fields: Mapping[str, str]) -> None:
+    key = fields.get(fe.field.split(".")[0])
+    if key is None:
+        key = next(iter(fields.values()), fe.field)
+    message = fe.message[:1].upper() + fe.message[1:]
+    errors.setdefault(key, message)
