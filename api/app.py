@@ -1,0 +1,136 @@
+"""The FastAPI application: ``create_app(settings) -> FastAPI``.
+
+The lifespan opens the app-role connection pool, the Redis client and the audit log and
+keeps them on an :class:`AppState` at ``app.state.vbs``; routers come from the modules named
+in :data:`ROUTER_MODULES` (each exposes ``router``). Errors are mapped once, in
+:mod:`api.problems`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from fastapi import FastAPI
+from psycopg_pool import ConnectionPool
+
+from api import problems
+from api.metrics import MetricsMiddleware
+from api.security import SecurityHeadersMiddleware
+from vbs.audit import AuditLog, audit_log_from_settings
+from vbs.config import Settings, get_settings
+
+log = logging.getLogger("vbs.api")
+
+# Modules exposing ``router`` (an APIRouter), included in this order. Other parts add theirs.
+ROUTER_MODULES: tuple[str, ...] = (
+    "api.routes.health",
+    "api.routes.auth",
+    "api.routes.admin",
+)
+
+AUDIT_CHECKPOINT_INTERVAL_S = 5.0
+
+
+@dataclass
+class AppState:
+    """What the lifespan opened. Other parts add fields (with defaults) below the marker."""
+
+    settings: Settings
+    pool: ConnectionPool
+    redis: redis.Redis
+    audit: AuditLog
+    # name -> callable returning True when that part is ready (used by /readyz).
+    readiness_checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
+    # queue name -> jobs waiting (used by /metrics for the vbs_queue_depth gauge).
+    queue_depth: Callable[[], Mapping[str, int]] | None = None
+    # --- other parts' fields go below (keep defaults so AppState(...) above still works) ---
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    """A Redis client on the configured URL, or on the embedded server (started if needed)."""
+    url = settings.redis_url
+    if not url:
+        from vbs import embedded
+
+        url = embedded.start_redis(settings.data_dir)
+    return redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=5.0)
+
+
+def open_core(settings: Settings, stack: ExitStack) -> AppState:
+    """Open the pool, Redis and audit log; register their closing on ``stack``."""
+    from vbs.db import app_conninfo, open_pool
+
+    pool = open_pool(
+        app_conninfo(settings), min_size=settings.db_pool_min, max_size=settings.db_pool_max
+    )
+    stack.callback(pool.close)
+    r = redis_client(settings)
+    stack.callback(r.close)
+    audit = audit_log_from_settings(settings)
+    return AppState(settings=settings, pool=pool, redis=r, audit=audit)
+
+
+def checkpoint_audit(state: AppState) -> None:
+    """Move the audit checkpoint forward over committed events (see vbs.audit)."""
+    with state.pool.connection() as conn:
+        report = state.audit.checkpoint(conn)
+    if not report.ok:
+        log.error("audit chain check failed at seq %s: %s", report.broken_seq, report.problem)
+
+
+async def _checkpoint_loop(state: AppState) -> None:
+    while True:
+        await asyncio.sleep(AUDIT_CHECKPOINT_INTERVAL_S)
+        try:
+            await asyncio.to_thread(checkpoint_audit, state)
+        except Exception as exc:  # keep serving; the next round tries again
+            log.warning("audit checkpoint failed: %s", type(exc).__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    conf = settings if settings is not None else get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        with ExitStack() as stack:
+            state = open_core(conf, stack)
+            app.state.vbs = state
+            # --- other parts' startup goes here (the matcher holder, the queue...) -------
+            # Set fields on `state`, add readiness checks to `state.readiness_checks`, and
+            # register cleanup with `stack.callback(...)` (run in reverse order at shutdown).
+            # -------------------------------------------------------------------------
+            task = asyncio.create_task(_checkpoint_loop(state))
+            try:
+                yield
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                try:
+                    checkpoint_audit(state)
+                except Exception as exc:
+                    log.warning("final audit checkpoint failed: %s", type(exc).__name__)
+
+    app = FastAPI(
+        title="vbs",
+        version="0.1.0",
+        description="Vetting and barring check service: JSON API under /v1.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    # Middleware: the last added is the outermost.
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(problems.CatchAllMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
+    for name in ROUTER_MODULES:
+        app.include_router(importlib.import_module(name).router)
+    return app
