@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 
 COMMAND_MODULES: tuple[str, ...] = (
     "vbs.commands.servers",
+    "vbs.commands.listcmd",
+    "vbs.commands.cases",
 )
 
 Handler = Callable[[argparse.Namespace], int]
