@@ -261,14 +261,15 @@ def copy_errors(
 
 
 def insert_chunks(
-    conn: psycopg.Connection[Any], batch_id: UUID, chunks: Sequence[tuple[int, int, int]]
+    conn: psycopg.Connection[Any], batch_id: UUID, chunks: Sequence[tuple[int, int, int, str]]
 ) -> None:
-    """Chunks as (chunk_no, first_row, row_count), all pending."""
+    """Chunks as (chunk_no, first_row, row_count, job_id), all pending, their jobs to be
+    enqueued after the commit."""
     with conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO batch_chunk (batch_id, chunk_no, first_row, row_count) "
-            "VALUES (%s, %s, %s, %s)",
-            [(batch_id, n, first, count) for n, first, count in chunks],
+            "INSERT INTO batch_chunk (batch_id, chunk_no, first_row, row_count, job_id, "
+            "attempts, enqueued_at) VALUES (%s, %s, %s, %s, %s, 1, now())",
+            [(batch_id, n, first, count, job) for n, first, count, job in chunks],
         )
 
 
