@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 COMMAND_MODULES: tuple[str, ...] = (
     "vbs.commands.servers",
+    "vbs.commands.batch",
     "vbs.commands.listcmd",
     "vbs.commands.cases",
 )
