@@ -15,6 +15,9 @@ from collections.abc import Callable, Sequence
 
 COMMAND_MODULES: tuple[str, ...] = (
     "vbs.commands.servers",
+    "vbs.commands.accounts",
+    "vbs.commands.audit",
+    "vbs.commands.serve",
     "vbs.commands.batch",
     "vbs.commands.listcmd",
     "vbs.commands.cases",

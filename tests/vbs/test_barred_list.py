@@ -313,3 +313,42 @@ def test_barred_on_defaults_to_today(db: ConnectionPool, audit: AuditLog) -> Non
     with transaction(db) as conn:
         a = bl.add_entry(conn, audit, CASEWORKER, person(barred_on=date(2020, 5, 1)), reason="r")
         assert bl.get_entry(conn, a.entry_id).barred_on == date(2020, 5, 1)
+
+
+@pytest.fixture
+def cli_env(
+    db: ConnectionPool, owner_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    from vbs.config import get_settings
+
+    monkeypatch.setenv("VBS_DATABASE_URL", owner_url)
+    monkeypatch.setenv("VBS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("VBS_APP_DB_ROLE", "vbs_app")
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_cli_list_import_and_show_version(
+    cli_env: Path, db: ConnectionPool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vbs.cli import main
+
+    good = cli_env / "list.csv"
+    good.write_text(HEADER + "C1,Ann,Lee,1990-01-02,,children,\nC2,Bo,Ng,1985,,adults,f\n")
+    assert main(["list", "import", str(good), "--no-duplicates"]) == 0
+    out = capsys.readouterr().out
+    assert "imported 2 entries at list version 1" in out
+    assert main(["list", "show-version"]) == 0
+    assert "list version 1: 2 barred entries" in capsys.readouterr().out
+
+    bad = cli_env / "bad.csv"
+    bad.write_text(HEADER + "D1,Ann,Lee,1990-01-02,,children,\nD2,,Ng,19xx,,adults,\n")
+    assert main(["list", "import", str(bad), "--no-duplicates"]) == 1
+    err = capsys.readouterr().err
+    assert "line 3: forenames: must not be empty" in err
+    assert "line 3: date_of_birth" in err and "nothing was imported" in err
+    assert "19xx" not in err
+    with transaction(db) as conn:
+        assert bl.current_version(conn) == 1
+    assert main(["list", "import", str(cli_env / "missing.csv")]) == 2

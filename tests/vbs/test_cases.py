@@ -464,3 +464,28 @@ def test_unknown_case_action_and_reason(db: ConnectionPool, audit: AuditLog) -> 
             cases.transition(conn, audit, CW1, case.id, "begin_assessment", "   ")
         listed = cases.list_cases(conn, state="referral_received")
         assert [c.id for c in listed] == [case.id]
+
+
+def test_cli_advance_overdue(
+    db: ConnectionPool,
+    audit: AuditLog,
+    owner_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from vbs.cli import main
+    from vbs.config import get_settings
+
+    with transaction(db) as conn:
+        case = case_in(conn, audit, "minded_to_bar")  # due 8 weeks after T0, long past
+    monkeypatch.setenv("VBS_DATABASE_URL", owner_url)
+    monkeypatch.setenv("VBS_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    try:
+        assert main(["cases", "advance-overdue"]) == 0
+    finally:
+        get_settings.cache_clear()
+    assert "1 case(s) moved on" in capsys.readouterr().out
+    with transaction(db) as conn:
+        assert cases.get_case(conn, case.id).state == "representations_closed"

@@ -243,6 +243,7 @@ def validate_entry(
     except ValueError as exc:
         errors.append(FieldError(f"{prefix}lists", str(exc)))
     gender = (raw.gender or "").strip().lower() or None
+    gender = {"f": "female", "m": "male", "u": "unspecified"}.get(gender or "", gender)
     if gender is not None and gender not in GENDERS:
         errors.append(FieldError(f"{prefix}gender", "must be female, male or unspecified"))
     previous: list[PreviousName] = []
