@@ -1,0 +1,532 @@
+"""Match one identity or many: block -> score (vectorised) -> explained result.
+
+One check and many checks go through the same code: a batch of checks becomes columns,
+blocking keys are looked up for all of them at once, every (check, entry) candidate is
+expanded to all pairings of their names (current and previous, both sides), levels and
+weights are computed with numpy / rapidfuzz over all pairings, the best pairing per
+candidate is kept, and only candidates reaching the `possible` threshold are turned into
+explained :class:`Candidate` objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from matching import compare as C
+from matching import model as M
+from matching.identity import Identity
+from matching.index import (
+    ALL_LISTS,
+    GENDER_CODE,
+    T_FS_ALL,
+    T_FS_NODOB,
+    ListIndex,
+    dob_parts,
+    key_dob,
+    key_fs,
+    key_s_md,
+    key_s_y,
+    key_s_yd,
+    key_s_ym,
+    name_strings,
+)
+from matching.model import MATCHER_VERSION, Band, Thresholds
+from matching.vocab import IntArray, Overlay
+
+FloatArray = NDArray[np.float64]
+
+__all__ = [
+    "MATCHER_VERSION",
+    "Band",
+    "Candidate",
+    "Engine",
+    "FieldExplanation",
+    "MatchResult",
+    "Thresholds",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldExplanation:
+    field: str
+    level: str
+    weight: float
+    detail: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "field": self.field,
+            "level": self.level,
+            "weight": round(self.weight, 3),
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    key: str
+    probability: float
+    band: Band
+    weight: float
+    fields: tuple[FieldExplanation, ...]
+    name_pairing: tuple[int, int, bool] = (0, 0, False)  # (check name, list name, swapped)
+
+    def explanation(self) -> dict[str, object]:
+        ci, li, swapped = self.name_pairing
+        return {
+            "matcher_version": MATCHER_VERSION,
+            "probability": round(self.probability, 6),
+            "band": self.band,
+            "weight": round(self.weight, 3),
+            "fields": [f.as_dict() for f in self.fields],
+            "name_pairing": {
+                "check_name": "current" if ci == 0 else f"previous {ci}",
+                "list_name": "current" if li == 0 else f"previous {li}",
+                "swapped": swapped,
+            },
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    band: Band
+    candidates: tuple[Candidate, ...]
+    matcher_version: str
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+
+@dataclass(slots=True)
+class _Table:
+    """Owners (checks or list entries) with their name rows, as columns."""
+
+    row_start: IntArray
+    row_count: IntArray
+    year: IntArray
+    month: IntArray
+    day: IntArray
+    gender: IntArray
+    first: IntArray
+    mid1: IntArray
+    fsorted: IntArray
+    fjoined: IntArray
+    sur: IntArray
+    p1: IntArray
+    p2: IntArray
+
+
+def _query_table(identities: Sequence[Identity], lex: Overlay) -> _Table:
+    rows: list[tuple[int, ...]] = []
+    owners: list[tuple[int, ...]] = []
+    for ident in identities:
+        names = ident.names
+        start = len(rows)
+        for n in names:
+            rows.append(tuple(lex.id(s) for s in name_strings(n)))
+        y, m, d = dob_parts(ident.date_of_birth)
+        owners.append((start, len(names), y, m, d, GENDER_CODE.get(ident.gender, 0)))
+    r = np.array(rows, dtype=np.int64).reshape(-1, 7).T
+    o = np.array(owners, dtype=np.int64).reshape(-1, 6).T
+    return _Table(o[0], o[1], o[2], o[3], o[4], o[5], r[0], r[1], r[2], r[3], r[4], r[5], r[6])
+
+
+def _index_table(index: ListIndex) -> _Table:
+    def i64(a: NDArray[np.generic]) -> IntArray:
+        return a  # type: ignore[return-value]
+
+    return _Table(
+        i64(index.row_start.a),
+        i64(index.row_count.a),
+        i64(index.year.a),
+        i64(index.month.a),
+        i64(index.day.a),
+        i64(index.gender.a),
+        i64(index.r_first.a),
+        i64(index.r_mid1.a),
+        i64(index.r_fsorted.a),
+        i64(index.r_fjoined.a),
+        i64(index.r_sur.a),
+        i64(index.r_p1.a),
+        i64(index.r_p2.a),
+    )
+
+
+@dataclass(slots=True)
+class _Scored:
+    """Per candidate (check, entry): best pairing, levels, weights, probability."""
+
+    qa: IntArray  # owner index on side a (check)
+    qb: IntArray  # owner index on side b (entry)
+    row_a: IntArray  # best pairing's name rows
+    row_b: IntArray
+    swapped: NDArray[np.bool_]
+    fn: IntArray
+    md: IntArray
+    sn: IntArray
+    dob: IntArray
+    gd: IntArray
+    w_fn: FloatArray
+    w_md: FloatArray
+    w_sn: FloatArray
+    w_dob: FloatArray
+    w_gd: FloatArray
+    total: FloatArray
+    prob: FloatArray
+    capped: NDArray[np.bool_]
+
+
+class Engine:
+    """Scores identities against a :class:`ListIndex`."""
+
+    def __init__(self, index: ListIndex, thresholds: Thresholds | None = None) -> None:
+        self.index = index
+        self.thresholds = thresholds or Thresholds()
+
+    # ---- public ---------------------------------------------------------------------
+
+    def match(self, identity: Identity, lists: int = ALL_LISTS) -> MatchResult:
+        return self.match_many([identity], lists)[0]
+
+    def match_many(
+        self, identities: Sequence[Identity], lists: int = ALL_LISTS
+    ) -> list[MatchResult]:
+        if not identities:
+            return []
+        lex = Overlay(self.index.vocab)
+        qt = _query_table(identities, lex)
+        et = _index_table(self.index)
+        qa, qb = self._candidates(qt, lex, lists)
+        s = _score(qa, qb, qt, et, lex, self.index.live_rows)
+        keep = s.prob >= self.thresholds.possible
+        per_check: list[list[Candidate]] = [[] for _ in identities]
+        for j in np.flatnonzero(keep):
+            per_check[int(s.qa[j])].append(
+                _candidate(s, int(j), self.index.key_of(int(s.qb[j])), qt, et, lex, self.thresholds)
+            )
+        out = []
+        for cands in per_check:
+            cands.sort(key=lambda c: (-c.probability, -c.weight, c.key))
+            band: Band = cands[0].band if cands else "no_match"
+            out.append(MatchResult(band, tuple(cands), MATCHER_VERSION))
+        return out
+
+    def score_pair(self, a: Identity, b: Identity) -> Candidate:
+        """Explain any pair; term frequencies come from this engine's list."""
+        lex = Overlay(self.index.vocab)
+        ta = _query_table([a], lex)
+        tb = _query_table([b], lex)
+        zero = np.zeros(1, dtype=np.int64)
+        s = _score(zero, zero, ta, tb, lex, self.index.live_rows)
+        return _candidate(s, 0, "", ta, tb, lex, self.thresholds)
+
+    # ---- blocking --------------------------------------------------------------------
+
+    def _candidates(self, qt: _Table, lex: Overlay, lists: int) -> tuple[IntArray, IntArray]:
+        idx = self.index
+        n_rows = len(qt.first)
+        owner_of_row = np.repeat(np.arange(len(qt.row_start)), qt.row_count)
+        y, m, d = qt.year, qt.month, qt.day
+        full = (y > 0) & (m > 0) & (d > 0)
+        trans = full & (d <= 12) & (d != m)
+        keys: list[IntArray] = []
+        owners: list[IntArray] = []
+        own = np.arange(len(y))
+        keys += [key_dob(y[full], m[full], d[full]), key_dob(y[trans], d[trans], m[trans])]
+        owners += [own[full], own[trans]]
+        ry, rm, rd = y[owner_of_row], m[owner_of_row], d[owner_of_row]
+        rfull, rtrans = full[owner_of_row], trans[owner_of_row]
+        code_first = lex.code(qt.first)
+        code_sur = lex.code(qt.sur)
+        pairs = [
+            (code_first, code_sur),
+            (code_first, lex.code(qt.p1)),
+            (code_first, lex.code(qt.p2)),
+            (code_sur, code_first),  # forename and surname swapped
+        ]
+        for f, s in pairs:
+            ok = s > 0
+            for sel, k in (
+                (ok & (ry > 0) & (rm > 0), lambda q: key_s_ym(s[q], ry[q], rm[q])),
+                (ok & rtrans, lambda q: key_s_ym(s[q], ry[q], rd[q])),
+                (ok & rfull, lambda q: key_s_md(s[q], rm[q], rd[q])),
+                (ok & rfull, lambda q: key_s_yd(s[q], ry[q], rd[q])),
+                (ok & (ry > 0), lambda q: key_s_y(s[q], ry[q])),
+                (ok, lambda q: key_fs(T_FS_NODOB, f[q], s[q])),
+                (ok & ~rfull, lambda q: key_fs(T_FS_ALL, f[q], s[q])),
+            ):
+                keys.append(k(sel))
+                owners.append(owner_of_row[sel])
+        del n_rows
+        q_owner, rows = idx.lookup(np.concatenate(keys), np.concatenate(owners))
+        if len(rows) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        entry = idx.row_entry.a[rows].astype(np.int64)
+        ok = idx.alive.a[entry] & ((idx.lists.a[entry] & lists) != 0)
+        pair = np.unique((q_owner[ok] << 32) | entry[ok])
+        return pair >> 32, pair & 0xFFFFFFFF
+
+
+# ---- scoring ------------------------------------------------------------------------------
+
+
+def _side(t: _Table, rows: IntArray, lex: Overlay, live_rows: int) -> C.Side:
+    first = t.first[rows].astype(np.int64)
+    mid1 = t.mid1[rows].astype(np.int64)
+    sur = t.sur[rows].astype(np.int64)
+    p1 = t.p1[rows].astype(np.int64)
+    p2 = t.p2[rows].astype(np.int64)
+    denom = float(max(live_rows, 1))
+    sn_count = lex.vocab.sn_count
+    return C.Side(
+        first=first,
+        first_len=lex.length(first),
+        first_char=lex.char(first),
+        first_phon=lex.phon(first),
+        first_fold=lex.fold(first),
+        first_str=lex.strings(first),
+        mid1=mid1,
+        mid1_len=lex.length(mid1),
+        mid1_char=lex.char(mid1),
+        fsorted=t.fsorted[rows].astype(np.int64),
+        fjoined=t.fjoined[rows].astype(np.int64),
+        sur=sur,
+        sur_len=lex.length(sur),
+        sur_phon=lex.phon(sur),
+        sur_fold=lex.fold(sur),
+        sur_str=lex.strings(sur),
+        p1=p1,
+        p2=p2,
+        sn_freq=lex.count(sn_count, sur) / denom,
+        p1_freq=lex.count(sn_count, p1) / denom,
+        p2_freq=lex.count(sn_count, p2) / denom,
+    )
+
+
+def _nickname_mask(a: C.Side, b: C.Side, lex: Overlay) -> NDArray[np.bool_]:
+    ids = np.unique(a.first)
+    keys: list[int] = []
+    for i in ids.tolist():
+        s = lex.string(i)
+        for j in lex.equivalent_ids(s):
+            keys.append((i << 32) | j)
+    if not keys:
+        return np.zeros(len(a.first), dtype=bool)
+    allowed = np.unique(np.array(keys, dtype=np.int64))
+    probe = (a.first << 32) | b.first
+    pos = np.searchsorted(allowed, probe)
+    pos = np.minimum(pos, len(allowed) - 1)
+    out: NDArray[np.bool_] = allowed[pos] == probe
+    return out
+
+
+def _jw_where(
+    mask: NDArray[np.bool_], a: NDArray[np.object_], b: NDArray[np.object_]
+) -> FloatArray:
+    out = np.zeros(len(a))
+    if mask.any():
+        out[mask] = C.jaro_winkler(a[mask], b[mask])
+    return out
+
+
+def _score(
+    qa: IntArray, qb: IntArray, ta: _Table, tb: _Table, lex: Overlay, live_rows: int
+) -> _Scored:
+    n_cand = len(qa)
+    # Expand each candidate to every pairing of its names.
+    na = ta.row_count[qa].astype(np.int64)
+    nb = tb.row_count[qb].astype(np.int64)
+    npair = na * nb
+    cand = np.repeat(np.arange(n_cand), npair)
+    t = np.arange(int(npair.sum())) - np.repeat(np.cumsum(npair) - npair, npair)
+    nb_r = nb[cand]
+    rows_a = ta.row_start[qa][cand].astype(np.int64) + t // nb_r
+    rows_b = tb.row_start[qb][cand].astype(np.int64) + t % nb_r
+    a = _side(ta, rows_a, lex, live_rows)
+    b = _side(tb, rows_b, lex, live_rows)
+    denom = float(max(live_rows, 1))
+    fn_count = lex.vocab.fn_count
+    sn_count = lex.vocab.sn_count
+
+    # Forenames.
+    nick = _nickname_mask(a, b, lex)
+    need = (a.first != b.first) & (a.first_len > 1) & (b.first_len > 1)
+    jw_f = _jw_where(need, a.first_str, b.first_str)
+    fn = C.forename_levels(a, b, nick, jw_f)
+    fn_freq = np.maximum(lex.count(fn_count, a.first), lex.count(fn_count, b.first)) / denom
+    w_fn = np.where(
+        fn == M.FN_EXACT,
+        M.exact_weight(fn_freq, M.FN_EXACT_M, M.FN_EXACT_MIN, M.FN_EXACT_MAX),
+        M.FN_WEIGHTS[fn],
+    )
+    md = C.middle_levels(a, b, fn)
+    w_md = M.MD_WEIGHTS[md]
+
+    # Surnames.
+    need = (a.sur != b.sur) & (a.sur_len > 1) & (b.sur_len > 1)
+    jw_s = _jw_where(need, a.sur_str, b.sur_str)
+    sn, part_freq = C.surname_levels(a, b, jw_s)
+    sn_freq = np.maximum(a.sn_freq, b.sn_freq)
+    w_sn = np.select(
+        [sn == M.SN_EXACT, sn == M.SN_PART],
+        [
+            M.exact_weight(sn_freq, M.SN_EXACT_M, M.SN_EXACT_MIN, M.SN_EXACT_MAX),
+            M.exact_weight(part_freq, M.SN_EXACT_M, M.SN_EXACT_MIN, M.SN_EXACT_MAX)
+            - M.PART_COST,
+        ],
+        M.SN_WEIGHTS[sn],
+    )
+    w_name = w_fn + w_md + w_sn
+
+    # Forename and surname swapped: tried only where the straight pairing is weak.
+    weak = {M.FN_DIFFERENT, M.FN_JW_MID, M.FN_PHONETIC}
+    weak_sn = {M.SN_DIFFERENT, M.SN_JW_MID, M.SN_PHONETIC}
+    trial = np.isin(fn, list(weak)) & np.isin(sn, list(weak_sn))
+    swapped = np.zeros(len(cand), dtype=bool)
+    if trial.any():
+        ix = np.flatnonzero(trial)
+        jw1 = C.jaro_winkler(a.first_str[ix], b.sur_str[ix])
+        jw2 = C.jaro_winkler(a.sur_str[ix], b.first_str[ix])
+        l1 = C.token_levels(
+            a.first[ix], b.sur[ix], a.first_len[ix], b.sur_len[ix], a.first_fold[ix],
+            b.sur_fold[ix], a.first_phon[ix], b.sur_phon[ix], jw1,
+        )  # fmt: skip
+        l2 = C.token_levels(
+            a.sur[ix], b.first[ix], a.sur_len[ix], b.first_len[ix], a.sur_fold[ix],
+            b.first_fold[ix], a.sur_phon[ix], b.first_phon[ix], jw2,
+        )  # fmt: skip
+        # Exact agreement of a swapped token: weighted by the string's frequency as either.
+        x1 = np.maximum(lex.count(fn_count, a.first[ix]), lex.count(sn_count, a.first[ix]))
+        x2 = np.maximum(lex.count(fn_count, b.first[ix]), lex.count(sn_count, b.first[ix]))
+        e1 = M.exact_weight(x1 / denom, M.SN_EXACT_M, M.SN_EXACT_MIN, M.SN_EXACT_MAX)
+        e2 = M.exact_weight(x2 / denom, M.FN_EXACT_M, M.FN_EXACT_MIN, M.FN_EXACT_MAX)
+        sn_sw = C.FN_TO_SN[l1]
+        w1 = np.where(l1 == M.FN_EXACT, e1, M.SN_WEIGHTS[sn_sw])
+        w2 = np.where(l2 == M.FN_EXACT, e2, M.FN_WEIGHTS[l2])
+        md_sw = np.full(len(ix), M.MD_NONE)
+        w_sw = w1 + w2 - M.SWAP_COST
+        better = w_sw > w_name[ix]
+        if better.any():
+            bi = ix[better]
+            swapped[bi] = True
+            fn[bi] = l2[better]
+            sn[bi] = sn_sw[better]
+            md[bi] = md_sw[better]
+            w_fn[bi] = w2[better]
+            w_sn[bi] = w1[better]
+            w_md[bi] = 0.0
+            w_name[bi] = w_sw[better]
+
+    # Best pairing per candidate.
+    if len(cand) == n_cand:
+        best = np.arange(n_cand)
+    else:
+        order = np.lexsort((-w_name, cand))
+        first_of = np.ones(len(order), dtype=bool)
+        first_of[1:] = cand[order][1:] != cand[order][:-1]
+        best = order[first_of]
+
+    # Date of birth and gender, per candidate.
+    dob = C.dob_levels(
+        ta.year[qa].astype(np.int64), ta.month[qa].astype(np.int64), ta.day[qa].astype(np.int64),
+        tb.year[qb].astype(np.int64), tb.month[qb].astype(np.int64), tb.day[qb].astype(np.int64),
+    )  # fmt: skip
+    gd = C.gender_levels(ta.gender[qa].astype(np.int64), tb.gender[qb].astype(np.int64))
+    w_dob = M.DOB_WEIGHTS[dob]
+    w_gd = M.GD_WEIGHTS[gd]
+    total = M.PRIOR_LOG2 + w_name[best] + w_dob + w_gd
+    prob = M.probability(total)
+    fnb, snb = fn[best], sn[best]
+    capped = (
+        np.isin(fnb, [M.FN_DIFFERENT, M.FN_JW_MID, M.FN_MISSING])
+        | np.isin(snb, [M.SN_DIFFERENT, M.SN_JW_MID, M.SN_MISSING])
+        | np.isin(dob, [M.DOB_DIFFERENT, M.DOB_MISSING])
+        | (gd == M.GD_DIFFERENT)
+    )
+    return _Scored(
+        qa=qa,
+        qb=qb,
+        row_a=rows_a[best],
+        row_b=rows_b[best],
+        swapped=swapped[best],
+        fn=fnb,
+        md=md[best],
+        sn=snb,
+        dob=dob,
+        gd=gd,
+        w_fn=w_fn[best],
+        w_md=w_md[best],
+        w_sn=w_sn[best],
+        w_dob=w_dob,
+        w_gd=w_gd,
+        total=total,
+        prob=prob,
+        capped=capped,
+    )
+
+
+def _candidate(
+    s: _Scored, j: int, key: str, ta: _Table, tb: _Table, lex: Overlay, th: Thresholds
+) -> Candidate:
+    ra, rb = int(s.row_a[j]), int(s.row_b[j])
+    qa, qb = int(s.qa[j]), int(s.qb[j])
+    swapped = bool(s.swapped[j])
+
+    def st(t: _Table, col: str, r: int) -> str:
+        return lex.string(int(getattr(t, col)[r]))
+
+    fn_l = M.FN_LEVELS[int(s.fn[j])]
+    sn_l = M.SN_LEVELS[int(s.sn[j])]
+    md_l = M.MD_LEVELS[int(s.md[j])]
+    dob_l = M.DOB_LEVELS[int(s.dob[j])]
+    gd_l = M.GD_LEVELS[int(s.gd[j])]
+    a_first, a_sur = st(ta, "first", ra), st(ta, "sur", ra)
+    b_first, b_sur = st(tb, "first", rb), st(tb, "sur", rb)
+    if swapped:
+        b_first, b_sur = b_sur, b_first
+    fields = [
+        FieldExplanation(
+            "forenames", fn_l, float(s.w_fn[j]), C.describe("forenames", fn_l, a_first, b_first)
+        )
+    ]
+    if md_l != "missing":
+        fields.append(
+            FieldExplanation(
+                "middle_names",
+                md_l,
+                float(s.w_md[j]),
+                C.describe("middle_names", md_l, st(ta, "mid1", ra), st(tb, "mid1", rb)),
+            )
+        )
+    fields.append(
+        FieldExplanation("surname", sn_l, float(s.w_sn[j]), C.describe("surname", sn_l, a_sur, b_sur))
+    )
+    if swapped:
+        fields.append(
+            FieldExplanation(
+                "names",
+                "swapped",
+                -M.SWAP_COST,
+                "names: forename and surname swapped between the two records",
+            )
+        )
+    da = C.format_date(int(ta.year[qa]), int(ta.month[qa]), int(ta.day[qa]))
+    db = C.format_date(int(tb.year[qb]), int(tb.month[qb]), int(tb.day[qb]))
+    fields.append(
+        FieldExplanation(
+            "date_of_birth", dob_l, float(s.w_dob[j]), C.describe("date_of_birth", dob_l, da, db)
+        )
+    )
+    if gd_l != "missing":
+        fields.append(
+            FieldExplanation("gender", gd_l, float(s.w_gd[j]), C.describe("gender", gd_l, "", ""))
+        )
+    p = float(s.prob[j])
+    band = M.band_of(p, bool(s.capped[j]), th)
+    pairing = (ra - int(ta.row_start[qa]), rb - int(tb.row_start[qb]), swapped)
+    return Candidate(key, p, band, float(s.total[j]), tuple(fields), pairing)

@@ -1,0 +1,360 @@
+"""A columnar in-memory index of a barred list, with blocking keys.
+
+Storage is numpy arrays, not a Python object per entry: each entry has a date of birth
+(year, month, day; 0 = unknown), a gender code, a list bitmask, an alive flag and a range
+of *name rows* (its current name, then previous names and aliases). Each name row holds
+vocab ids of its normalised parts (see :mod:`matching.vocab`).
+
+Blocking: every name row / entry is filed under several integer keys; a check is compared
+only with entries sharing at least one key. The union of keys is built so that a true pair
+survives any single corruption of the names or of the date, and most double ones:
+
+=====  ===========================================  =========================================
+type   key                                          keeps a pair when
+=====  ===========================================  =========================================
+T1     full date of birth                           names changed, misspelt, swapped
+T2     surname code + year + month                  forename changed; day wrong
+T3     surname code + month + day                   year wrong / off by one
+T4     surname code + year + day                    month wrong
+T5     surname code + year (list year-only dates)   the list knows only the year
+T6     forename code + surname code (list entries   the list knows no full date
+       without a full date)
+T7     forename code + surname code (all)           the check has no full date (looked up
+                                                    only for such checks)
+=====  ===========================================  =========================================
+
+Codes are Soundex (robust to most typos and vowel changes); the surname code is filed for
+the full surname and each part (Smith-Jones under smithjones, smith and jones). Checks also
+look up T1/T2 with day and month transposed, and T1-T4 with forename and surname swapped;
+each of a check's previous names looks up like its current name.
+
+Adding appends to a small unsorted delta that lookups search beside the sorted main arrays;
+removing clears the alive flag. The delta is merged when it grows (no re-normalisation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from matching import normalize as nz
+from matching.identity import Identity, Name, PartialDate
+from matching.vocab import Grow, IntArray, Vocab
+
+LIST_CHILDREN = 1
+LIST_ADULTS = 2
+ALL_LISTS = 3
+
+# Blocking key types.
+T_DOB, T_S_YM, T_S_MD, T_S_YD, T_S_Y, T_FS_NODOB, T_FS_ALL = 1, 2, 3, 4, 5, 6, 7
+
+GENDER_CODE = {None: 0, "female": 1, "male": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class NameIds:
+    """Vocab ids of one normalised name."""
+
+    first: int
+    mid1: int
+    fsorted: int
+    fjoined: int
+    sur: int
+    p1: int
+    p2: int
+
+
+def name_strings(name: Name) -> tuple[str, str, str, str, str, str, str]:
+    f = nz.forenames(name.forenames)
+    s = nz.surname(name.surname)
+    mid1 = f.middle.split(" ", 1)[0] if f.middle else ""
+    p1 = s.parts[0] if s.parts else ""
+    p2 = s.parts[1] if len(s.parts) > 1 else ""
+    return f.first, mid1, f.sorted_key, f.joined, s.full, p1, p2
+
+
+def dob_parts(d: PartialDate | None) -> tuple[int, int, int]:
+    if d is None:
+        return 0, 0, 0
+    return d.year, d.month or 0, d.day or 0
+
+
+def _y(year: IntArray) -> IntArray:
+    out: IntArray = np.clip(year - 1800, 0, 511)
+    return out
+
+
+def key_dob(y: IntArray, m: IntArray, d: IntArray) -> IntArray:
+    return (T_DOB << 56) | (_y(y) << 9) | (m << 5) | d
+
+
+def key_s_ym(s: IntArray, y: IntArray, m: IntArray) -> IntArray:
+    return (T_S_YM << 56) | (s << 16) | (_y(y) << 4) | m
+
+
+def key_s_md(s: IntArray, m: IntArray, d: IntArray) -> IntArray:
+    return (T_S_MD << 56) | (s << 16) | (m << 5) | d
+
+
+def key_s_yd(s: IntArray, y: IntArray, d: IntArray) -> IntArray:
+    return (T_S_YD << 56) | (s << 16) | (_y(y) << 5) | d
+
+
+def key_s_y(s: IntArray, y: IntArray) -> IntArray:
+    return (T_S_Y << 56) | (s << 16) | _y(y)
+
+
+def key_fs(t: int, f: IntArray, s: IntArray) -> IntArray:
+    return (t << 56) | (f << 16) | s
+
+
+class ListIndex:
+    """The barred list in columns, with blocking keys. See the module docstring."""
+
+    COMPACT_MIN = 50_000
+
+    def __init__(self) -> None:
+        self.version = 0
+        self.vocab = Vocab()
+        self._keys: list[str] = []
+        self._slot: dict[str, int] = {}
+        # Per entry.
+        self.year = Grow(np.int16)
+        self.month = Grow(np.int8)
+        self.day = Grow(np.int8)
+        self.gender = Grow(np.int8)
+        self.lists = Grow(np.int8)
+        self.alive = Grow(np.bool_)
+        self.row_start = Grow(np.int64)
+        self.row_count = Grow(np.int16)
+        # Per name row.
+        self.row_entry = Grow(np.int32)
+        self.r_first = Grow(np.int32)
+        self.r_mid1 = Grow(np.int32)
+        self.r_fsorted = Grow(np.int32)
+        self.r_fjoined = Grow(np.int32)
+        self.r_sur = Grow(np.int32)
+        self.r_p1 = Grow(np.int32)
+        self.r_p2 = Grow(np.int32)
+        self.live_rows = 0
+        # Blocking: sorted main arrays and an unsorted delta.
+        self._bk = np.zeros(0, dtype=np.int64)
+        self._bv = np.zeros(0, dtype=np.int32)
+        self._dk: list[IntArray] = []
+        self._dv: list[NDArray[np.int32]] = []
+        self._delta_sorted: tuple[IntArray, NDArray[np.int32]] | None = None
+        self._delta_n = 0
+        self._name_cache: dict[tuple[str, str], NameIds] = {}
+
+    # ---- public API ------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._slot)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._slot
+
+    def add(self, key: str, identity: Identity, lists: int = ALL_LISTS) -> None:
+        self.add_many([(key, identity, lists)])
+
+    def remove(self, key: str) -> bool:
+        slot = self._slot.pop(key, None)
+        if slot is None:
+            return False
+        self._kill(np.array([slot], dtype=np.int64))
+        return True
+
+    def add_many(self, items: Iterable[tuple[str, Identity, int]]) -> None:
+        entry_cols: list[tuple[int, int, int, int, int, int]] = []
+        rows: list[NameIds] = []
+        keys: list[str] = []
+        replaced: list[int] = []
+        base_entry = self.alive.n
+        base_row = self.row_entry.n
+        ids_of = self._name_ids
+        for key, ident, lists in items:
+            if not 1 <= lists <= ALL_LISTS:
+                raise ValueError("lists: must be 1 (children), 2 (adults) or 3 (both)")
+            old = self._slot.get(key)
+            if old is not None:
+                replaced.append(old)
+            self._slot[key] = base_entry + len(keys)
+            keys.append(key)
+            names = ident.names
+            for n in names:
+                rows.append(ids_of(n))
+            y, m, d = dob_parts(ident.date_of_birth)
+            entry_cols.append((y, m, d, GENDER_CODE.get(ident.gender, 0), lists, len(names)))
+        if not keys:
+            return
+        self.vocab.flush()
+        self._keys.extend(keys)
+        ec = np.array(entry_cols, dtype=np.int64).reshape(-1, 6)
+        counts = ec[:, 5]
+        starts = base_row + np.concatenate([[0], np.cumsum(counts)[:-1]])
+        self.year.extend(ec[:, 0].astype(np.int16))
+        self.month.extend(ec[:, 1].astype(np.int8))
+        self.day.extend(ec[:, 2].astype(np.int8))
+        self.gender.extend(ec[:, 3].astype(np.int8))
+        self.lists.extend(ec[:, 4].astype(np.int8))
+        self.alive.extend(np.ones(len(keys), dtype=np.bool_))
+        self.row_start.extend(starts.astype(np.int64))
+        self.row_count.extend(counts.astype(np.int16))
+        rc = np.array(
+            [(r.first, r.mid1, r.fsorted, r.fjoined, r.sur, r.p1, r.p2) for r in rows],
+            dtype=np.int32,
+        ).reshape(-1, 7)
+        entry_of_row = np.repeat(np.arange(base_entry, base_entry + len(keys)), counts)
+        self.row_entry.extend(entry_of_row.astype(np.int32))
+        for col, arr in zip(
+            (
+                self.r_first,
+                self.r_mid1,
+                self.r_fsorted,
+                self.r_fjoined,
+                self.r_sur,
+                self.r_p1,
+                self.r_p2,
+            ),
+            rc.T,
+            strict=True,
+        ):
+            col.extend(arr)
+        rows_idx = np.arange(base_row, base_row + len(rows), dtype=np.int64)
+        self._count(rows_idx, +1)
+        self._file_keys(np.arange(base_entry, base_entry + len(keys), dtype=np.int64), rows_idx)
+        if replaced:
+            self._kill(np.array(replaced, dtype=np.int64))
+
+    # ---- internals --------------------------------------------------------------------
+
+    def key_of(self, entry: int) -> str:
+        return self._keys[entry]
+
+    def _name_ids(self, name: Name) -> NameIds:
+        ck = (name.forenames, name.surname)
+        got = self._name_cache.get(ck)
+        if got is None:
+            intern = self.vocab.intern
+            got = NameIds(*(intern(s) for s in name_strings(name)))
+            if len(self._name_cache) > 500_000:
+                self._name_cache.clear()
+            self._name_cache[ck] = got
+        return got
+
+    def _count(self, rows: IntArray, sign: int) -> None:
+        v = self.vocab
+        n = len(v)
+        fn = np.bincount(self.r_first.a[rows], minlength=n)
+        sn = np.bincount(
+            np.concatenate([self.r_sur.a[rows], self.r_p1.a[rows], self.r_p2.a[rows]]),
+            minlength=n,
+        )
+        fn[0] = 0
+        sn[0] = 0
+        v.fn_count.raw[:n] += sign * fn
+        v.sn_count.raw[:n] += sign * sn
+        self.live_rows += sign * len(rows)
+
+    def _kill(self, slots: IntArray) -> None:
+        alive = self.alive.raw
+        slots = slots[alive[slots]]
+        if len(slots) == 0:
+            return
+        alive[slots] = False
+        starts = self.row_start.a[slots]
+        counts = self.row_count.a[slots].astype(np.int64)
+        rows = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        self._count(rows, -1)
+
+    def _file_keys(self, entries: IntArray, rows: IntArray) -> None:
+        y = self.year.a[entries].astype(np.int64)
+        m = self.month.a[entries].astype(np.int64)
+        d = self.day.a[entries].astype(np.int64)
+        first_row = self.row_start.a[entries].astype(np.int32)
+        full = (y > 0) & (m > 0) & (d > 0)
+        ks: list[IntArray] = [key_dob(y[full], m[full], d[full])]
+        vs: list[NDArray[np.int32]] = [first_row[full]]
+        ent = self.row_entry.a[rows].astype(np.int64)
+        ry, rm, rd = (self.year.a[ent].astype(np.int64), self.month.a[ent].astype(np.int64),
+                      self.day.a[ent].astype(np.int64))
+        rfull = (ry > 0) & (rm > 0) & (rd > 0)
+        code = self.vocab.code.a
+        f = code[self.r_first.a[rows]].astype(np.int64)
+        r32 = rows.astype(np.int32)
+        for col in (self.r_sur, self.r_p1, self.r_p2):
+            s = code[col.a[rows]].astype(np.int64)
+            ok = s > 0
+            sel = ok & (ry > 0) & (rm > 0)
+            ks.append(key_s_ym(s[sel], ry[sel], rm[sel]))
+            vs.append(r32[sel])
+            sel = ok & rfull
+            ks.append(key_s_md(s[sel], rm[sel], rd[sel]))
+            vs.append(r32[sel])
+            ks.append(key_s_yd(s[sel], ry[sel], rd[sel]))
+            vs.append(r32[sel])
+            sel = ok & (ry > 0) & (rm == 0)
+            ks.append(key_s_y(s[sel], ry[sel]))
+            vs.append(r32[sel])
+            sel = ok & ~rfull
+            ks.append(key_fs(T_FS_NODOB, f[sel], s[sel]))
+            vs.append(r32[sel])
+            ks.append(key_fs(T_FS_ALL, f[ok], s[ok]))
+            vs.append(r32[ok])
+        k = np.concatenate(ks)
+        v = np.concatenate(vs)
+        if len(self._bk) == 0 and self._delta_n == 0:
+            order = np.argsort(k, kind="stable")
+            self._bk, self._bv = k[order], v[order]
+            return
+        self._dk.append(k)
+        self._dv.append(v)
+        self._delta_n += len(k)
+        self._delta_sorted = None
+        if self._delta_n > max(self.COMPACT_MIN, len(self._bk) // 4):
+            self.compact()
+
+    def compact(self) -> None:
+        """Merge the delta into the sorted arrays and drop keys of removed entries."""
+        k = np.concatenate([self._bk, *self._dk])
+        v = np.concatenate([self._bv, *self._dv])
+        live = self.alive.a[self.row_entry.a[v]]
+        k, v = k[live], v[live]
+        order = np.argsort(k, kind="stable")
+        self._bk, self._bv = k[order], v[order]
+        self._dk, self._dv, self._delta_n, self._delta_sorted = [], [], 0, None
+
+    def _delta(self) -> tuple[IntArray, NDArray[np.int32]]:
+        if self._delta_sorted is None:
+            if self._dk:
+                k = np.concatenate(self._dk)
+                v = np.concatenate(self._dv)
+                order = np.argsort(k, kind="stable")
+                self._delta_sorted = (k[order], v[order])
+            else:
+                self._delta_sorted = (np.zeros(0, np.int64), np.zeros(0, np.int32))
+        return self._delta_sorted
+
+    def lookup(self, keys: IntArray, owners: IntArray) -> tuple[IntArray, IntArray]:
+        """All (owner, name row) pairs whose keys agree (rows of removed entries included)."""
+        outs_o: list[IntArray] = []
+        outs_r: list[IntArray] = []
+        for bk, bv in ((self._bk, self._bv), self._delta()):
+            if len(bk) == 0 or len(keys) == 0:
+                continue
+            lo = np.searchsorted(bk, keys, "left")
+            hi = np.searchsorted(bk, keys, "right")
+            cnt = hi - lo
+            tot = int(cnt.sum())
+            if tot == 0:
+                continue
+            own = np.repeat(owners, cnt)
+            offs = np.repeat(lo - (np.cumsum(cnt) - cnt), cnt) + np.arange(tot)
+            outs_o.append(own)
+            outs_r.append(bv[offs].astype(np.int64))
+        if not outs_o:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(outs_o), np.concatenate(outs_r)

@@ -1,0 +1,150 @@
+"""The Fellegi-Sunter model: comparison levels, their weights, term frequencies, bands.
+
+Each field comparison lands in one *level*; a level carries a weight, the log2 of its Bayes
+factor m/u (m: how often a true match shows this level; u: how often two different people
+do). The weights add up with the prior log2 odds; the match probability is the logistic of
+the sum. For exact name agreement u is the name's frequency in the loaded list
+(term-frequency adjustment), so an exact "Smith" counts for less than an exact "Oyelaran".
+See docs/matching.md for the rationale behind each figure.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+MATCHER_VERSION = "1.0.0"
+
+Band = Literal["match", "possible", "no_match"]
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Probability thresholds: >= match is `match`, >= possible is `possible`."""
+
+    match: float = 0.98
+    possible: float = 0.12
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.possible <= self.match <= 1.0:
+            raise ValueError("thresholds: need 0 < possible <= match <= 1")
+
+
+# Prior log2 odds that a check and one list entry that reached scoring are the same person.
+PRIOR_LOG2 = -17.0
+
+# ---- forename (first forename) levels -------------------------------------------------
+FN_EXACT, FN_FOLD, FN_NICKNAME, FN_JW_HIGH, FN_INITIAL, FN_PHONETIC = 0, 1, 2, 3, 4, 5
+FN_MIDDLE_AS_FIRST, FN_JW_MID, FN_MISSING, FN_DIFFERENT = 6, 7, 8, 9
+FN_LEVELS = (
+    "exact",
+    "transliteration",
+    "nickname",
+    "jaro_winkler_high",
+    "initial",
+    "phonetic",
+    "middle_as_first",
+    "jaro_winkler_mid",
+    "missing",
+    "different",
+)
+# Exact: m=0.80, u=frequency of the forename (see exact_weight).
+FN_WEIGHTS = np.array([np.nan, 5.5, 4.0, 4.3, 3.5, 3.0, 3.0, 0.5, 0.0, -7.0])
+
+# ---- surname levels ----------------------------------------------------------------------
+SN_EXACT, SN_PART, SN_FOLD, SN_JW_HIGH, SN_PHONETIC, SN_JW_MID, SN_MISSING, SN_DIFFERENT = range(8)
+SN_LEVELS = (
+    "exact",
+    "part",
+    "transliteration",
+    "jaro_winkler_high",
+    "phonetic",
+    "jaro_winkler_mid",
+    "missing",
+    "different",
+)
+# Exact and part: from the frequency (part = exact weight of the matched part - 1.5).
+SN_WEIGHTS = np.array([np.nan, np.nan, 6.5, 5.3, 3.5, 1.0, 0.0, -5.0])
+
+# ---- middle names (only when both sides have some) ----------------------------------------
+MD_FULL, MD_INITIAL, MD_ONE_SIDE, MD_NONE, MD_DIFFERENT = range(5)
+MD_LEVELS = ("exact", "initial", "one_side_only", "missing", "different")
+MD_WEIGHTS = np.array([3.0, 1.5, 0.0, 0.0, -3.0])
+
+# ---- date of birth -------------------------------------------------------------------------
+(
+    DOB_EXACT,
+    DOB_TRANSPOSED,
+    DOB_YEAR_OFF_BY_ONE,
+    DOB_PARTIAL_YM,
+    DOB_ONE_DIGIT,
+    DOB_PARTIAL_Y,
+    DOB_SAME_YEAR_MONTH,
+    DOB_MISSING,
+    DOB_DIFFERENT,
+) = range(9)
+DOB_LEVELS = (
+    "exact",
+    "transposed_day_month",
+    "year_off_by_one",
+    "partial_year_month",
+    "one_digit",
+    "partial_year",
+    "same_year_month",
+    "missing",
+    "different",
+)
+# exact: m=0.88, u=1/(365*70); transposed: m=0.02; one digit: m=0.03, u~40 neighbours;
+# different: m=0.005 (a true match with an unrelated date is rare), u=0.99.
+DOB_WEIGHTS = np.array([14.3, 9.0, 8.0, 9.5, 5.0, 6.0, 3.0, 0.0, -9.0])
+
+# ---- gender ----------------------------------------------------------------------------------
+GD_AGREE, GD_DIFFERENT, GD_MISSING = range(3)
+GD_LEVELS = ("agree", "different", "missing")
+GD_WEIGHTS = np.array([0.5, -4.0, 0.0])
+
+# Cost of pairing forename with surname and surname with forename (swapped fields).
+SWAP_COST = 1.0
+
+# Term-frequency adjustment of exact name agreement.
+FN_EXACT_M = 0.80
+SN_EXACT_M = 0.85
+TF_FLOOR = 1.0 / 200_000  # frequency floor (names unseen or nearly unseen in the list)
+FN_EXACT_MIN = 6.0  # exact agreement always above any fuzzy level
+FN_EXACT_MAX = 12.0
+SN_EXACT_MIN = 7.0
+SN_EXACT_MAX = 15.0
+PART_COST = 1.5
+
+
+def exact_weight(
+    freq: NDArray[np.float64], m: float, lo: float, hi: float
+) -> NDArray[np.float64]:
+    """log2(m / u) with u the name's frequency in the list, clipped to [lo, hi]."""
+    u = np.maximum(freq, TF_FLOOR)
+    w: NDArray[np.float64] = np.clip(np.log2(m / u), lo, hi)
+    return w
+
+
+def probability(weight: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Logistic of the total log2 odds (prior included), in [0, 1]."""
+    z = np.clip(weight, -60.0, 60.0)
+    p: NDArray[np.float64] = 1.0 / (1.0 + np.exp2(-z))
+    return p
+
+
+def band_of(p: float, capped: bool, thresholds: Thresholds) -> Band:
+    if p >= thresholds.match and not capped:
+        return "match"
+    if p >= thresholds.possible:
+        return "possible"
+    return "no_match"
+
+
+def log2_odds(p: float) -> float:
+    p = min(max(p, 1e-12), 1 - 1e-12)
+    return math.log2(p / (1 - p))
