@@ -35,53 +35,49 @@ from locust.env import Environment
 _state: dict[str, Any] = {}
 
 
-def applicant_identity(body: dict[str, Any]) -> Any:
-    """The matcher's Identity for a check body (the API's fields)."""
-    from matching.identity import Identity, Name, PartialDate
+def _previous(raw: Any) -> tuple[Any, ...]:
+    from matching.identity import Name
 
-    prev: list[Name] = []
-    for full in body.get("previous_names") or []:
-        tokens = str(full).split()
-        if len(tokens) == 1:
-            prev.append(Name(body["forenames"], tokens[0]))
-        elif tokens:
-            prev.append(Name(" ".join(tokens[:-1]), tokens[-1]))
-    gender = body.get("gender")
+    if isinstance(raw, str):
+        raw = raw.split("|")
+    return tuple(Name.parse_full(p) for p in raw or [] if str(p).strip())
+
+
+def _gender(value: Any) -> str | None:
+    g = str(value or "").strip().lower()
+    return g if g in ("female", "male") else None
+
+
+def applicant_identity(body: dict[str, Any]) -> Any:
+    """The matcher's Identity for a check (the API's fields, or a checks.csv row)."""
+    from matching.identity import Identity, PartialDate
+
     return Identity(
         forenames=body["forenames"],
         surname=body["surname"],
         date_of_birth=PartialDate.parse(body.get("date_of_birth") or ""),
-        previous_names=tuple(prev),
-        gender=gender if gender in ("female", "male") else None,
+        previous_names=_previous(body.get("previous_names")),
+        gender=_gender(body.get("gender")),
     )
 
 
-def build_engine(list_csv: Path, lists_of: dict[str, int] | None = None) -> tuple[Any, float]:
+def build_engine(list_csv: Path) -> tuple[Any, float]:
     """An Engine over the synth list file (keys: list_id); return (engine, build seconds)."""
     from matching.engine import Engine
-    from matching.identity import Identity, Name, PartialDate
+    from matching.identity import Identity, PartialDate
     from matching.index import ALL_LISTS, ListIndex
 
     def items() -> Any:
         with list_csv.open(encoding="utf-8", newline="") as fh:
             for row in csv.DictReader(fh):
-                prev = []
-                for full in row["previous_names"].split("|"):
-                    tokens = full.split()
-                    if len(tokens) == 1:
-                        prev.append(Name(row["forenames"], tokens[0]))
-                    elif tokens:
-                        prev.append(Name(" ".join(tokens[:-1]), tokens[-1]))
-                gender = (row.get("gender") or "").strip().lower()
                 ident = Identity(
                     forenames=row["forenames"],
                     surname=row["surname"],
                     date_of_birth=PartialDate.parse(row["date_of_birth"]),
-                    previous_names=tuple(prev),
-                    gender=gender if gender in ("female", "male") else None,
+                    previous_names=_previous(row["previous_names"]),
+                    gender=_gender(row.get("gender")),
                 )
-                lists = lists_of.get(row["list_id"], ALL_LISTS) if lists_of else ALL_LISTS
-                yield row["list_id"], ident, lists
+                yield row["list_id"], ident, ALL_LISTS
 
     t0 = time.perf_counter()
     index = ListIndex()

@@ -337,23 +337,49 @@ def read_applicants(
 
 
 def prescreen(
-    folder: Path, lists_of: dict[str, int], applicants: list[Applicant], log: Log
+    owner_url: str, settings: Any, applicants: list[Applicant], log: Log
 ) -> tuple[list[Applicant], dict[str, Any]]:
-    """Keep the applicants whose truth and the in-process engine's band agree."""
-    from loadtests.engine_user import applicant_identity, build_engine
+    """Keep the applicants whose truth and the service's own matcher agree.
+
+    The matcher is the service's :class:`~vbs.services.matcher_holder.MatcherHolder`,
+    loaded from the seeded database with the service's thresholds and the same conversion
+    of a check body to an identity, so it is the engine the service will ask.
+    """
+    from datetime import date as _date
+
+    import psycopg
+
+    from vbs.services.matcher_holder import MatcherHolder, lists_for_workforce, request_identity
 
     t0 = time.monotonic()
-    engine, build_s = build_engine(folder / "list.csv", lists_of)
+    holder = MatcherHolder.from_settings(settings)
     kept: list[Applicant] = []
     dropped: dict[str, dict[str, int]] = {}
-    for a in applicants:
-        result = engine.match(applicant_identity(a.body()), WORKFORCE_LISTS[a.workforce])
-        if result.band in EXPECTED_BANDS[a.kind]:
-            kept.append(a)
-        else:
-            key = f"{a.kind}->{result.band}"
-            d = dropped.setdefault(key, {})
-            d[a.truth_detail or "-"] = d.get(a.truth_detail or "-", 0) + 1
+    with psycopg.connect(owner_url) as conn:
+        holder.load(conn)
+        build_s = time.monotonic() - t0
+        step = 2_000
+        for start in range(0, len(applicants), step):
+            part = applicants[start : start + step]
+            identities = [
+                request_identity(
+                    a.forenames,
+                    a.surname,
+                    _date.fromisoformat(a.date_of_birth),
+                    a.previous_names,
+                    a.gender,
+                )
+                for a in part
+            ]
+            lists = [lists_for_workforce(a.workforce) for a in part]
+            results, _ = holder.match_many(conn, identities, lists)
+            for a, result in zip(part, results, strict=True):
+                if result.band in EXPECTED_BANDS[a.kind]:
+                    kept.append(a)
+                else:
+                    key = f"{a.kind}->{result.band}"
+                    d = dropped.setdefault(key, {})
+                    d[a.truth_detail or "-"] = d.get(a.truth_detail or "-", 0) + 1
     stats = {
         "index_build_s": round(build_s, 1),
         "seconds": round(time.monotonic() - t0, 1),
@@ -457,7 +483,7 @@ def seed(
     applicants = read_applicants(folder, lists_of, seed, run_tag)
     screen_stats: dict[str, Any] | None = None
     if screen:
-        applicants, screen_stats = prescreen(folder, lists_of, applicants, log)
+        applicants, screen_stats = prescreen(owner_url, settings, applicants, log)
     timings["identities_s"] = round(time.monotonic() - t0, 1)
     singles: list[Applicant] = []
     rest: list[Applicant] = []
