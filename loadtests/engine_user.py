@@ -12,9 +12,10 @@ The list and the checks come from :mod:`loadtests.synth` (cached by
 the users start. :class:`EngineClient` wraps the engine and fires locust's ``request``
 event for every call (request type ``ENGINE``; names ``match`` and ``match_many[N]``), so
 latency percentiles and throughput land in locust's statistics, CSV and HTML like HTTP
-requests. A call fails when the engine raises, or when a known true match comes back
+requests. A call fails when the engine raises, or when a known true match in it comes back
 ``no_match`` (the pre-screen is not applied here: a miss is the matcher's, and it is
-counted, not hidden; the failure ratio is the share of true matches missed).
+counted, not hidden): for ``match`` the failure ratio is the share of checks that were
+missed true matches; a ``match_many`` call fails if any of its checks was.
 
 Locust runs users as gevent greenlets in one process, so the engine's CPU-bound calls
 take turns: use one or two users, and read throughput from ``match_many``.

@@ -17,7 +17,8 @@ the identities file and verifies the outcome against the known truth:
   ``barred``: ``clear`` or ``under_review`` are both right.
 
 Anything else, or any other status than 201, counts as a locust failure. Failure messages
-carry the synthetic reference only, never names or dates of birth.
+name the kind and the outcome, never names or dates of birth; the synthetic references of
+wrong outcomes are kept in the ledger for investigation.
 
 When the run ends, the ids of every check the service accepted (201) and the totals per
 request name are written to ``ledger.json`` beside the plan, for the runner's database
@@ -122,6 +123,7 @@ class Ledger:
         self.check_ids: list[str] = []
         self.outcomes: dict[str, dict[str, int]] = {k: {} for k in EXPECTED}
         self.wrong: int = 0
+        self.wrong_refs: list[str] = []
         self.batches: list[dict[str, Any]] = []
         self.decisions: dict[str, int] = {}
         self.spawned_at: float | None = None
@@ -180,6 +182,7 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         "check_ids": LEDGER.check_ids,
         "outcomes": LEDGER.outcomes,
         "wrong_outcomes": LEDGER.wrong,
+        "wrong_refs": LEDGER.wrong_refs,
         "batches": LEDGER.batches,
         "decisions": LEDGER.decisions,
         "started_at": stats.start_time,
@@ -253,7 +256,7 @@ class EmployerUser(FastHttpUser):
             CHECK_PATH, json=ident["body"], headers=self.auth, catch_response=True
         ) as resp:
             if resp.status_code != 201:
-                resp.failure(f"{_problem(resp)} (ref {ident['body']['reference']})")
+                resp.failure(_problem(resp))
                 return
             try:
                 body = resp.json()
