@@ -34,6 +34,11 @@ ROUTER_MODULES: tuple[str, ...] = (
     "api.routes.health",
     "api.routes.auth",
     "api.routes.admin",
+    "api.routes.cases",
+    "api.routes.referrals",
+    "api.routes.list",
+    "api.pages.assets",
+    "api.pages.signin",
 )
 
 AUDIT_CHECKPOINT_INTERVAL_S = 5.0

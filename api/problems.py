@@ -20,7 +20,7 @@ import psycopg
 import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -107,8 +107,14 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     return problem(422, "Validation failed", detail, slug="validation", errors=errors)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if not request.url.path.startswith("/v1") and "text/html" in request.headers.get(
+        "accept", ""
+    ):
+        from api.pages.base import error_page  # a browser asking for a page: an HTML page
+
+        return error_page(request, exc.status_code)
     titles = {404: "Not found", 405: "Method not allowed", 401: "Not signed in"}
     title = titles.get(exc.status_code, "Error")
     detail = exc.detail if isinstance(exc.detail, str) else None

@@ -29,6 +29,7 @@ from api.deps import (
 from api.pages.base import page, page_router, redirect
 from api.pages.forms import text
 from api.pages.render import home_for, render
+from api.routes.auth import set_session_cookie
 from vbs.errors import TooManyRequests, Unauthorized
 from vbs.principal import Principal
 from vbs.services import auth
@@ -173,15 +174,7 @@ async def _sign_in(
             secure=settings.cookie_secure,
         )
     response = RedirectResponse(home_for(result.principal), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        result.session_token,
-        httponly=True,
-        secure=settings.cookie_secure,
-        samesite="lax",
-        path="/",
-        max_age=settings.session_absolute_hours * 3600,
-    )
+    set_session_cookie(response, settings.cookie_secure, result)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/sign-in")
     return response
 
@@ -220,7 +213,7 @@ async def sign_out(
     if token and principal is not None:
         await run_in_threadpool(auth.logout, conn, audit, token, principal)
     response = redirect("/sign-in?signed-out=1")
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
     return response
 
 

@@ -1,0 +1,175 @@
+"""Browser tests of the web pages: a real uvicorn serving ``create_app`` on a free port, and
+Debian's Chromium driven headless by Playwright (never ``playwright install``).
+
+The live server gets its own freshly migrated database (so other tests emptying tables do
+not pull the ground from under it) on the same PostgreSQL and Redis servers as the rest of
+the suite. Accounts are made through the service with ``tests.api.conftest.Accounts``.
+
+``axe_check(page)`` runs axe-core (from node_modules) on the page and fails on any serious or
+critical violation.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+from api.app import AppState, create_app
+from tests.api.conftest import Account, Accounts
+from tests.conftest import APP_ROLE, ROOT, _redis_url, _server_url, with_database
+from vbs.config import Settings
+from vbs.migrate import migrate
+from vbs.repo import schema
+
+AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: FastAPI
+    state: AppState
+    accounts: Accounts
+    settings: Settings
+
+
+@pytest.fixture(scope="session")
+def pages_owner_url() -> Iterator[str]:
+    """A database of the pages' own, migrated from empty, dropped at the end."""
+    server = _server_url()
+    name = f"vbs_pages_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        schema.create_database_if_missing(conn, name)
+    url = with_database(server, name)
+    migrate(url, APP_ROLE)
+    yield url
+    with psycopg.connect(server, autocommit=True) as conn:
+        schema.drop_database(conn, name)
+
+
+@pytest.fixture(scope="session")
+def live_server(
+    pages_owner_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    settings = Settings(
+        database_url=pages_owner_url,
+        redis_url=_redis_url(),
+        data_dir=tmp_path_factory.mktemp("pages-data"),
+        app_db_role=APP_ROLE,
+        cookie_secure=False,
+        db_pool_min=1,
+        db_pool_max=6,
+    )
+    app = create_app(settings)
+    port = _free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="pages-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    state: AppState = app.state.vbs
+    accounts = Accounts(app, state.pool, state)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", app, state, accounts, settings)
+    finally:
+        accounts.close()
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("Chromium is not installed (apt-get install -y chromium; .ci/run does)")
+    b = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def context(browser: Browser, live_server: LiveServer) -> Iterator[BrowserContext]:
+    # bypass_csp lets axe-core be injected into pages whose policy forbids inline scripts.
+    ctx = browser.new_context(base_url=live_server.url, bypass_csp=True)
+    ctx.set_default_timeout(15_000)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()
+
+
+def axe_check(page: Page, label: str = "") -> None:
+    """No serious or critical WCAG 2.2 AA violation on the page as it is now."""
+    page.add_script_tag(path=str(AXE_JS))
+    result: dict[str, Any] = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS
+    )
+    bad = [v for v in result["violations"] if v.get("impact") in ("serious", "critical")]
+    summary = [
+        f"{v['id']} ({v['impact']}): {v['help']} at "
+        + ", ".join(str(n["target"]) for n in v["nodes"][:3])
+        for v in bad
+    ]
+    assert not bad, f"axe on {label or page.url}: " + "; ".join(summary)
+    assert result["passes"], "axe ran no rule"
+
+
+def sign_in(page: Page, accounts: Accounts, account: Account) -> None:
+    """Sign in through the sign-in page (the staff page with a TOTP code when needed)."""
+    assert account.email is not None and account.password is not None
+    if account.totp_secret:
+        page.goto("/sign-in/staff")
+        page.get_by_label("Email address").fill(account.email)
+        page.get_by_label("Password").fill(account.password)
+        page.get_by_label("Security code").fill(accounts.totp_code(account))
+    else:
+        page.goto("/sign-in")
+        page.get_by_label("Email address").fill(account.email)
+        page.get_by_label("Password").fill(account.password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    assert "/sign-in" not in page.url, page.url
