@@ -614,12 +614,20 @@ class CheckOut:
 def _draw(
     r: random.Random, n: int, ok: Callable[[int], bool], used: set[int], tries: int = 200_000
 ) -> int | None:
-    for _ in range(tries):
+    """A random eligible list entry, preferring one not used yet (small lists may have to
+    reuse one); None when no entry is eligible at all."""
+    for _ in range(min(tries, 50 * n)):
         i = r.randrange(n)
         if i not in used and ok(i):
             used.add(i)
             return i
-    return None
+    fresh = [i for i in range(n) if i not in used and ok(i)]
+    pool = fresh or [i for i in range(n) if ok(i)]
+    if not pool:
+        return None
+    i = r.choice(pool)
+    used.add(i)
+    return i
 
 
 def _counts(total: int, shares: dict[str, float]) -> dict[str, int]:
@@ -664,8 +672,11 @@ def make_checks(
             else:
                 kinds = (kind,)
                 i = _draw(r, n_list, lambda j, kd=kind: b.eligible(kd, j), used)
-                if i is None:
-                    raise RuntimeError(f"no list entry is eligible for {kind}; list too small")
+                if i is None:  # only on tiny lists (e.g. no O' surname at all): say so
+                    print(f"synth: no list entry fits {kind}; made an exact match", file=sys.stderr)
+                    kinds = ("exact",)
+                    i = _draw(r, n_list, lambda j: True, used)
+                    assert i is not None
             rec = b.rec(i)
             for c in sorted(kinds, key=APPLY_ORDER.index):
                 b.apply(c, i, rec)
