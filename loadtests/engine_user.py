@@ -46,7 +46,7 @@ def _previous(raw: Any) -> tuple[Any, ...]:
 
 def _gender(value: Any) -> str | None:
     g = str(value or "").strip().lower()
-    return g if g in ("female", "male") else None
+    return {"f": "female", "m": "male", "female": "female", "male": "male"}.get(g)
 
 
 def applicant_identity(body: dict[str, Any]) -> Any:

@@ -120,35 +120,46 @@ class ListRow:
     barred_on: date
 
 
-def _draw_lists(rng: random.Random) -> int:
-    x = rng.random()
-    acc = 0.0
-    for lists, share in LIST_SHARES:
-        acc += share
-        if x < acc:
-            return lists
-    return 3
-
-
 def read_list(folder: Path, seed: int) -> Iterator[ListRow]:
-    rng = random.Random(seed * 7919 + 1)
+    import numpy as np
+
     first_bar = date(2009, 10, 12)  # the scheme's start
     span = (date(2026, 11, 1) - first_bar).days
+    days = [first_bar + timedelta(days=d) for d in range(span)]
+    codes = np.array([lists for lists, _ in LIST_SHARES], dtype=np.int8)
+    shares = np.array([share for _, share in LIST_SHARES])
+    rng = np.random.default_rng(seed * 7919 + 1)
+    block = 65_536
+    genders = {"f": "female", "m": "male", "u": "unspecified"}
+    genders.update({v: v for v in ("female", "male", "unspecified")})
     with (folder / "list.csv").open(encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(fh):
-            gender = (row.get("gender") or "").strip().lower() or None
-            if gender not in ("female", "male", "unspecified"):
-                gender = None
+        reader = csv.reader(fh)
+        header = [h.strip().lower() for h in next(reader)]
+        i_id, i_fore, i_sur, i_dob, i_prev = (
+            header.index(c)
+            for c in ("list_id", "forenames", "surname", "date_of_birth", "previous_names")
+        )
+        i_gender = header.index("gender") if "gender" in header else None
+        lists_block = rng.choice(codes, size=block, p=shares).tolist()
+        days_block = rng.integers(0, span, size=block).tolist()
+        k = 0
+        for row in reader:
+            if k == block:
+                lists_block = rng.choice(codes, size=block, p=shares).tolist()
+                days_block = rng.integers(0, span, size=block).tolist()
+                k = 0
+            prev = row[i_prev]
             yield ListRow(
-                list_id=row["list_id"],
-                forenames=row["forenames"],
-                surname=row["surname"],
-                date_of_birth=row["date_of_birth"].strip(),
-                previous_names=[p for p in row["previous_names"].split("|") if p.strip()],
-                gender=gender,
-                lists=_draw_lists(rng),
-                barred_on=first_bar + timedelta(days=rng.randrange(span)),
+                list_id=row[i_id],
+                forenames=row[i_fore],
+                surname=row[i_sur],
+                date_of_birth=row[i_dob].strip(),
+                previous_names=[p for p in prev.split("|") if p.strip()] if prev else [],
+                gender=genders.get(row[i_gender].strip().lower()) if i_gender is not None else None,
+                lists=lists_block[k],
+                barred_on=days[days_block[k]],
             )
+            k += 1
 
 
 # --- loading ----------------------------------------------------------------------------
