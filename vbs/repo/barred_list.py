@@ -83,6 +83,7 @@ class ListChange:
 
 @dataclass(frozen=True, slots=True)
 class HistoryItem:
+    id: int  # the change's sequence number (page with after_id)
     version: int
     kind: ChangeKind
     entry_id: UUID
@@ -365,16 +366,17 @@ def history(
     conn: psycopg.Connection,
     *,
     after_version: int = 0,
+    after_id: int = 0,
     entry_id: UUID | None = None,
     limit: int = 100,
 ) -> list[HistoryItem]:
     rows = conn.execute(
-        "SELECT version, kind, entry_id, at, by_user, by_role, case_id, reason "
-        "FROM list_change WHERE version > %s AND (%s::uuid IS NULL OR entry_id = %s::uuid) "
-        "ORDER BY version, id LIMIT %s",
-        (after_version, entry_id, entry_id, limit),
+        "SELECT id, version, kind, entry_id, at, by_user, by_role, case_id, reason "
+        "FROM list_change WHERE version > %s AND id > %s "
+        "AND (%s::uuid IS NULL OR entry_id = %s::uuid) ORDER BY id LIMIT %s",
+        (after_version, after_id, entry_id, entry_id, limit),
     ).fetchall()
-    return [HistoryItem(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
+    return [HistoryItem(int(r[0]), int(r[1]), *r[2:]) for r in rows]
 
 
 def count_active(conn: psycopg.Connection) -> int:

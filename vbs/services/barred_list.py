@@ -600,10 +600,14 @@ def history(
     conn: psycopg.Connection,
     *,
     after_version: int = 0,
+    after_id: int = 0,
     entry_id: UUID | None = None,
     limit: int = 100,
 ) -> list[HistoryItem]:
-    return repo.history(conn, after_version=after_version, entry_id=entry_id, limit=limit)
+    """List changes in order (ids increase with versions: versions commit in order)."""
+    return repo.history(
+        conn, after_version=after_version, after_id=after_id, entry_id=entry_id, limit=limit
+    )
 
 
 def changes_since(
