@@ -81,10 +81,10 @@ def consume(r: redis.Redis, settings: Settings, principal: Principal, amount: in
     windows = _windows(settings, principal, time.time())
     pipe = r.pipeline(transaction=True)
     for w in windows:
+        pipe.set(w.key, 0, ex=w.ttl, nx=True)  # Redis 6 has no EXPIRE NX
         pipe.incrby(w.key, amount)
-        pipe.expire(w.key, w.ttl, nx=True)
     results = pipe.execute()
-    counts = [int(results[i * 2]) for i in range(len(windows))]
+    counts = [int(results[i * 2 + 1]) for i in range(len(windows))]
     over = [w for w, c in zip(windows, counts, strict=True) if c > w.limit]
     if over:
         undo = r.pipeline(transaction=True)

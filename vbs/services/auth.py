@@ -106,8 +106,10 @@ def _throttled(r: redis.Redis, settings: Settings, email: str, ip: str | None) -
 def _count_failure(r: redis.Redis, settings: Settings, email: str, ip: str | None) -> None:
     pipe = r.pipeline(transaction=True)
     for key in (_account_key(email), _ip_key(ip)):
+        # SET NX EX then INCR: the window starts at the first failure (Redis 6 has no
+        # EXPIRE NX); INCR keeps the TTL.
+        pipe.set(key, 0, ex=settings.login_lockout_seconds, nx=True)
         pipe.incr(key)
-        pipe.expire(key, settings.login_lockout_seconds, nx=True)
     pipe.execute()
 
 
