@@ -10,6 +10,7 @@ from tests.api.conftest import Accounts
 from vbs.principal import Principal
 from vbs.services import barred_list as bl
 
+DOB = "1983-02-27"
 CASEWORKER = Principal(role="caseworker", user_id=uuid.uuid4())
 
 HEADER = "list_id,forenames,surname,date_of_birth,previous_names,lists\n"
@@ -56,8 +57,15 @@ def test_search_finds_a_listed_person_with_explanation(
         ]
     )
     # Only the lists asked for are searched: E2 is on the adults' list only.
-    assert search(cw, forenames="Thomas", surname="Brightwater", lists="children")["results"] == []
-    found = search(cw, forenames="Thomas", surname="Brightwater", lists="adults")["results"]
+    assert (
+        search(cw, forenames="Thomas", surname="Brightwater", date_of_birth=DOB, lists="children")[
+            "results"
+        ]
+        == []
+    )
+    found = search(
+        cw, forenames="Thomas", surname="Brightwater", date_of_birth=DOB, lists="adults"
+    )["results"]
     assert [r["entry"]["list_ref"] for r in found] == ["E2"]
     # The audit says a search happened and how many results: never the names.
     with app_state.pool.connection() as conn:
