@@ -19,6 +19,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vbs.commands.audit",
     "vbs.commands.serve",
     "vbs.commands.batch",
+    "vbs.commands.purge",
+    "vbs.commands.screen",
     "vbs.commands.listcmd",
     "vbs.commands.cases",
 )

@@ -116,6 +116,13 @@ def lock_list_version(conn: psycopg.Connection[Any]) -> int:
     to see the check.
     """
     row = conn.execute("SELECT version FROM list_state WHERE id = 1 FOR SHARE").fetchone()
+    if row is None:
+        # No state row yet (an emptied database): create it, which waits for a list
+        # change inserting it concurrently, then lock the committed row.
+        conn.execute(
+            "INSERT INTO list_state (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING"
+        )
+        row = conn.execute("SELECT version FROM list_state WHERE id = 1 FOR SHARE").fetchone()
     return int(row[0]) if row is not None else 0
 
 

@@ -1,0 +1,332 @@
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg_pool import ConnectionPool
+
+from matching.engine import MatchResult
+from matching.identity import Identity
+from tests.vbs.checks_support import (
+    Actors,
+    audit_rows,
+    bar,
+    make_actors,
+    new_holder,
+    request,
+)
+from vbs.audit import AuditLog
+from vbs.db import transaction
+from vbs.errors import Forbidden, NotFound, ValidationFailed
+from vbs.repo import checks as check_repo
+from vbs.repo import reviews as review_repo
+from vbs.services import checks
+from vbs.services.checks import BatchRowInput
+from vbs.services.matcher_holder import MatcherHolder
+
+
+@pytest.fixture
+def audit(tmp_path: Path) -> AuditLog:
+    return AuditLog(b"k" * 32, tmp_path / "checkpoint.json")
+
+
+@pytest.fixture
+def actors(db: ConnectionPool) -> Actors:
+    return make_actors(db)
+
+
+class FaultyHolder(MatcherHolder):
+    """A real holder whose matcher can be made to fail (fault injection, not a fake)."""
+
+    fail = True
+
+    def match(
+        self, conn: psycopg.Connection[Any], identity: Identity, lists: int
+    ) -> tuple[MatchResult, int]:
+        if self.fail:
+            raise RuntimeError("injected matcher fault")
+        return super().match(conn, identity, lists)
+
+    def match_many(
+        self, conn: psycopg.Connection[Any], identities: Any, lists: Any
+    ) -> tuple[list[MatchResult], int]:
+        if self.fail:
+            raise RuntimeError("injected matcher fault")
+        return super().match_many(conn, identities, lists)
+
+
+def count(conn: psycopg.Connection[Any], table: str) -> int:
+    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_no_entry_is_clear_with_one_audit_event_and_no_personal_data(
+    db: ConnectionPool, audit: AuditLog, actors: Actors
+) -> None:
+    holder = new_holder()
+    with transaction(db) as conn:
+        res = checks.run_check(conn, holder, audit, actors.employer, request())
+    assert res.outcome == "clear"
+    assert res.list_version == 0
+    with transaction(db) as conn:
+        row = check_repo.get_check(conn, res.id)
+        events = audit_rows(conn)
+    assert row is not None and row.outcome == "clear" and row.settled_at is not None
+    assert row.organisation_id == actors.employer.org_id
+    assert row.user_id == actors.employer.user_id
+    assert [e[0] for e in events] == ["check.create"]
+    assert events[0][1] == str(res.id)
+    detail = events[0][2]
+    for personal in ("Alice", "Oyelaran", "1980"):
+        assert personal not in detail
+
+
+def test_a_listed_person_is_barred_with_explained_candidates_and_an_alert(
+    db: ConnectionPool, audit: AuditLog, actors: Actors
+) -> None:
+    entry = bar(db, audit, "Alice Mary", "Oyelaran", "1980-03-12")
+    holder = new_holder()
+    with transaction(db) as conn:
+        res = checks.run_check(conn, holder, audit, actors.employer, request())
+    assert res.outcome == "barred"
+    assert res.list_version == 1
+    with transaction(db) as conn:
+        cands = check_repo.candidates(conn, res.id)
+        alerts = check_repo.list_alerts(conn)
+        row = check_repo.get_check(conn, res.id)
+    assert cands[0].entry_id == entry
+    assert cands[0].band == "match"
+    assert cands[0].explanation  # per-field explanation stored
+    assert row is not None and row.matcher_version
+    assert [(a.check_id, a.kind) for a in alerts] == [(res.id, "barred")]
+
+
+def test_only_the_lists_the_workforce_covers_are_searched(
+    db: ConnectionPool, audit: AuditLog, actors: Actors
+) -> None:
+    bar(db, audit, "Alice Mary", "Oyelaran", "1980-03-12", lists="children")
+    holder = new_holder()
+    with transaction(db) as conn:
+        adults = checks.run_check(conn, holder, audit, actors.employer, request(workforce="adults"))
+        children = checks.run_check(
+            conn, holder, audit, actors.employer, request(workforce="children")
+        )
+        both = checks.run_check(conn, holder, audit, actors.employer, request(workforce="both"))
+    assert adults.outcome == "clear"
+    assert children.outcome == "barred"
+    assert both.outcome == "barred"
+
+
+def test_a_possible_match_is_under_review_with_a_review_item(
+    db: ConnectionPool, audit: AuditLog, actors: Actors
+) -> None:
+    # Same names but for a middle name, one digit of the year of birth differs: doubtful.
+    bar(db, audit, "Alice", "Oyelaran", "1985-03-12")
+    holder = new_holder()
+    with transaction(db) as conn:
+        res = checks.run_check(conn, holder, audit, actors.employer, request())
+        items = review_repo.items_for_check(conn, res.id)
+        alerts = check_repo.list_alerts(conn)
+    assert res.outcome == "under_review"
+    assert [(i.kind, i.status) for i in items] == [("possible_match", "pending")]
+    assert [a.kind for a in alerts] == ["under_review"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"forenames": "  "}, "forenames"),
+        ({"surname": ""}, "surname"),
+        ({"reference": "x" * 101}, "reference"),
+        ({"dob": date.today() + timedelta(days=1)}, "date_of_birth"),
+        ({"workforce": "pets"}, "workforce"),
+        ({"gender": "other"}, "gender"),
+        ({"previous_names": ("Smith",)}, "previous_names[0]"),
+    ],
+)
+def test_bad_input_names_the_field_and_writes_nothing(
+    db: ConnectionPool,
+    audit: AuditLog,
+    actors: Actors,
+    change: dict[str, Any],
+    field: str,
+) -> None:
+    holder = new_holder()
+    with pytest.raises(ValidationFailed) as err, transaction(db) as conn:
+        checks.run_check(conn, holder, audit, actors.employer, request(**change))
+    assert [e.field for e in err.value.errors] == [field]
+    assert "Oyelaran" not in str(err.value)
+    with transaction(db) as conn:
+        assert count(conn, "identity_check") == 0
+        assert count(conn, "audit_event") == 0
+
+
+def test_only_clients_run_checks(db: ConnectionPool, audit: AuditLog, actors: Actors) -> None:
+    with pytest.raises(Forbidden), transaction(db) as conn:
+        checks.run_check(conn, new_holder(), audit, actors.caseworker, request())
+
+
+def test_a_matcher_fault_is_incomplete_never_clear_and_a_retry_settles_it(
+    db: ConnectionPool, audit: AuditLog, actors: Actors
+) -> None:
+    bar(db, audit, "Alice Mary", "Oyelaran", "1980-03-12")
+    holder = FaultyHolder(new_holder().thresholds)
+    with transaction(db) as conn:
+        res = checks.run_check(conn, holder, audit, actors.employer, request())
+    assert res.outcome == "incomplete"
+    assert res.list_version is None
+    with db.connection() as conn:
+        still = checks.retry_incomplete(conn, holder, audit)
+    assert still == {"incomplete": 1}
+    holder.fail = False
+    with db.connection() as conn:
+        settled = checks.retry_incomplete(conn, holder, audit)
+        row = check_repo.get_check(conn, res.id)
+        actions = [a for a, _, _ in audit_rows(conn)]
+    assert settled == {"barred": 1}
+    assert row is not None and row.outcome == "barred" and row.list_version == 1
+    assert actions.count("check.create") == 1 and actions.count("check.retry") == 1
+
+
+def test_database_down_mid_check_writes_nothing(
+    db: ConnectionPool, owner_url: str, audit: AuditLog, actors: Actors
+) -> None:
+    class KillingHolder(MatcherHolder):
+        """Kills its own database session from another connection while matching."""
+
+        def match(
+            self, conn: psycopg.Connection[Any], identity: Identity, lists: int
+        ) -> tuple[MatchResult, int]:
+            result = super().match(conn, identity, lists)
+            with psycopg.connect(owner_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+            return result
+
+    holder = KillingHolder(new_holder().thresholds)
+    with pytest.raises(psycopg.OperationalError), transaction(db) as conn:
+        checks.run_check(conn, holder, audit, actors.employer, request())
+    with transaction(db) as conn:
+        assert count(conn, "identity_check") == 0
+        assert count(conn, "audit_event") == 0
+
+
+def test_other_organisations_cannot_see_a_check(
+    db: ConnectionPool, audit: AuditLog, actors: Actors
+) -> None:
+    with transaction(db) as conn:
+        res = checks.run_check(conn, new_holder(), audit, actors.employer, request())
+        assert checks.get_for_org(conn, actors.employer, res.id).outcome == "clear"
+        with pytest.raises(NotFound):
+            checks.get_for_org(conn, actors.other_employer, res.id)
+        assert checks.search_for_org(conn, actors.other_employer, "REF-1") == []
+        found = checks.search_for_org(conn, actors.employer, "REF-1")
+    assert [f.id for f in found] == [res.id]
+
+
+def test_a_check_in_flight_when_a_bar_commits_records_the_new_version(
+    db: ConnectionPool, audit: AuditLog, actors: Actors
+) -> None:
+    from tests.vbs.checks_support import SYSTEM_LIST
+    from vbs.services import barred_list as bl
+
+    holder = new_holder()
+    with transaction(db) as conn:  # build the index first (version 0)
+        checks.run_check(conn, holder, audit, actors.employer, request(surname="Nobody"))
+    results: list[checks.CheckResult] = []
+    with db.connection() as writer:
+        with writer.transaction():
+            bl.add_entry(
+                writer,
+                audit,
+                SYSTEM_LIST,
+                bl.EntryInput(
+                    forenames="Alice Mary",
+                    surname="Oyelaran",
+                    date_of_birth="1980-03-12",
+                    lists="children|adults",
+                ),
+                reason="test bar",
+            )
+
+            def run() -> None:
+                with transaction(db) as conn:
+                    results.append(
+                        checks.run_check(conn, holder, audit, actors.employer, request())
+                    )
+
+            t = threading.Thread(target=run)
+            t.start()
+            time.sleep(0.5)  # the check matched on version 0 and waits on the list lock
+            assert t.is_alive()
+        t.join(10)
+    assert results and results[0].outcome == "barred"
+    assert results[0].list_version == 1
+
+
+def test_batch_rows_are_recorded_once_even_when_run_twice_at_once(
+    db: ConnectionPool, audit: AuditLog, actors: Actors
+) -> None:
+    bar(db, audit, "Alice Mary", "Oyelaran", "1980-03-12")
+    holder = new_holder()
+    batch_id = uuid.uuid4()
+    assert actors.employer.org_id is not None
+    org = actors.employer.org_id
+    rows = [
+        BatchRowInput(1, request(reference="R1")),
+        BatchRowInput(2, request(reference="R2", surname="Quist", forenames="Kofi")),
+        BatchRowInput(3, request(reference="R3", surname="Brown", forenames="Jo")),
+    ]
+    with transaction(db) as conn:
+        first = checks.record_batch_rows(conn, holder, batch_id, org, rows)
+    assert first.outcomes == {"barred": 1, "clear": 2}
+    assert sorted(first.inserted) == [1, 2, 3]
+    outs: list[checks.BatchRecordResult] = []
+
+    def again() -> None:
+        with transaction(db) as conn:
+            outs.append(checks.record_batch_rows(conn, holder, batch_id, org, rows))
+
+    threads = [threading.Thread(target=again) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert [o.inserted for o in outs] == [{}, {}]
+    with transaction(db) as conn:
+        n = conn.execute(
+            "SELECT count(*), count(DISTINCT batch_row) FROM identity_check WHERE batch_id = %s",
+            (batch_id,),
+        ).fetchone()
+        cands = conn.execute("SELECT count(*) FROM match_candidate").fetchone()
+    assert n == (3, 3)
+    assert cands is not None and cands[0] >= 1
+    assert [a for a, _, _ in audit_rows_of(db)].count("check.create") == 0
+
+
+def audit_rows_of(pool: ConnectionPool) -> list[tuple[str, str | None, str]]:
+    with transaction(pool) as conn:
+        return audit_rows(conn)
+
+
+def test_batch_rows_matcher_fault_is_incomplete(
+    db: ConnectionPool, audit: AuditLog, actors: Actors
+) -> None:
+    holder = FaultyHolder(new_holder().thresholds)
+    assert actors.employer.org_id is not None
+    batch_id = uuid.uuid4()
+    with transaction(db) as conn:
+        res = checks.record_batch_rows(
+            conn, holder, batch_id, actors.employer.org_id, [BatchRowInput(7, request())]
+        )
+    assert res.outcomes == {"incomplete": 1}
+    holder.fail = False
+    with db.connection() as conn:
+        settled = checks.retry_incomplete(conn, holder, audit, batch_id=batch_id)
+    assert settled == {"clear": 1}
