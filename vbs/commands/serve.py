@@ -50,6 +50,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         migrate(owner_conninfo(settings), settings.app_db_role)
     host = args.host or settings.host
     port = args.port or settings.port
+    if args.workers > 1:
+        # Several processes: uvicorn imports the factory in each (settings from the env).
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            workers=args.workers,
+            host=host,
+            port=port,
+            proxy_headers=True,
+            server_header=False,
+            log_level="info",
+        )
+        return 0
     uvicorn.run(
         create_app(settings),
         host=host,
