@@ -37,6 +37,10 @@ ROUTER_MODULES: tuple[str, ...] = (
     "api.routes.cases",
     "api.routes.referrals",
     "api.routes.list",
+    "api.routes.checks",
+    "api.routes.reviews",
+    "api.routes.alerts",
+    "api.routes.notifications",
     "api.pages.assets",
     "api.pages.signin",
 )
@@ -58,6 +62,8 @@ class AppState:
     queue_depth: Callable[[], Mapping[str, int]] | None = None
     # --- other parts' fields go below (keep defaults so AppState(...) above still works) ---
     extras: dict[str, Any] = field(default_factory=dict)
+    # The process's matcher holder (vbs.services.matcher_holder.MatcherHolder).
+    matcher: Any = None
 
 
 def redis_client(settings: Settings) -> redis.Redis:
@@ -113,6 +119,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Set fields on `state`, add readiness checks to `state.readiness_checks`, and
             # register cleanup with `stack.callback(...)` (run in reverse order at shutdown).
             # -------------------------------------------------------------------------
+            import threading
+
+            from vbs.services import matcher_holder
+
+            state.matcher = matcher_holder.MatcherHolder.from_settings(conf)
+            state.readiness_checks["matcher"] = lambda: bool(state.matcher.ready)
+            threading.Thread(
+                target=matcher_holder.warm, args=(state.matcher, state.pool), daemon=True
+            ).start()
             task = asyncio.create_task(_checkpoint_loop(state))
             try:
                 yield

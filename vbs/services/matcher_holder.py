@@ -297,3 +297,14 @@ class MatcherHolder:
             ]
             for r in results
         ]
+
+
+def warm(holder: MatcherHolder, pool: Any) -> None:
+    """Build the holder's index on a pooled connection (run in a background thread at
+    start-up so that the first check does not pay for it; failures are logged and the
+    first match builds it instead)."""
+    try:
+        with pool.connection() as conn:
+            holder.load(conn)
+    except Exception as exc:
+        log.warning("matcher warm-up failed: %s", type(exc).__name__)
