@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 from psycopg.conninfo import conninfo_to_dict
@@ -21,6 +22,17 @@ from tests.conftest import with_database
 pytestmark = pytest.mark.slow
 
 MIN_CHECKS = 40
+# The run empties its Redis database and runs its own RQ workers: keep it apart from the
+# database the other tests (and other people's test runs on this server) use.
+SMOKE_REDIS_DB = 11
+
+
+def _other_redis_db(url: str, db: int) -> str:
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = [(k, v) for k, v in parse_qsl(parts.query) if k != "db"] + [("db", str(db))]
+        return f"unix://{parts.path}?{urlencode(query)}"
+    return urlunsplit(parts._replace(path=f"/{db}"))
 
 
 def test_locust_smoke_run(owner_url: str, redis_url: str, tmp_path: Path) -> None:
@@ -39,7 +51,7 @@ def test_locust_smoke_run(owner_url: str, redis_url: str, tmp_path: Path) -> Non
         batch_files=3,
         identities=1_500,
         database_url=with_database(owner_url, "postgres"),
-        redis_url=redis_url,
+        redis_url=_other_redis_db(redis_url, SMOKE_REDIS_DB),
         database_name=f"{conninfo_to_dict(owner_url)['dbname']}_load",
         out_dir=tmp_path / "out",
         profile="smoke",
