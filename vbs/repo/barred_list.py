@@ -131,6 +131,8 @@ def _entry(row: dict[str, Any]) -> BarredEntry:
 
 
 def previous_names_json(names: Sequence[PreviousName]) -> str:
+    if not names:
+        return "[]"
     return json.dumps([{"forenames": p.forenames, "surname": p.surname} for p in names])
 
 
@@ -213,11 +215,14 @@ def copy_entries(
                         version,
                     )
                 )
-        with cur.copy(
-            "COPY list_change (version, entry_id, kind, by_user, by_role, reason) FROM STDIN"
-        ) as copy:
-            for new_id in ids:
-                copy.write_row((version, new_id, "add", by_user, by_role, reason))
+        # The changes server-side, one statement: every entry of this version without one.
+        cur.execute(
+            "INSERT INTO list_change (version, entry_id, kind, by_user, by_role, reason) "
+            "SELECT %s, e.id, 'add', %s, %s, %s FROM barred_entry e "
+            "WHERE e.created_version = %s ORDER BY e.created_at, e.id "
+            "ON CONFLICT (entry_id, kind) DO NOTHING",
+            (version, by_user, by_role, reason, version),
+        )
     return ids
 
 

@@ -226,15 +226,16 @@ def split_full_name(full: str, current_forenames: str) -> PreviousName:
 
 
 def validate_entry(
-    raw: EntryInput, *, prefix: str = ""
+    raw: EntryInput, *, prefix: str = "", today: date | None = None
 ) -> tuple[NewEntry | None, list[FieldError]]:
     """Check every field; return the entry or the field errors (never echoing values)."""
+    today = today or _today()
     errors: list[FieldError] = []
     forenames = _name(raw.forenames, f"{prefix}forenames", errors)
     surname = _name(raw.surname, f"{prefix}surname", errors)
     dob: str | None = None
     try:
-        dob = parse_partial_date(raw.date_of_birth)
+        dob = parse_partial_date(raw.date_of_birth, today=today)
     except ValueError as exc:
         errors.append(FieldError(f"{prefix}date_of_birth", str(exc)))
     lists = 0
@@ -261,8 +262,8 @@ def validate_entry(
         pf = _name(p.forenames, f"{field}.forenames", errors)
         ps = _name(p.surname, f"{field}.surname", errors)
         previous.append(PreviousName(pf, ps))
-    barred_on = raw.barred_on or _today()
-    if barred_on > _today():
+    barred_on = raw.barred_on or today
+    if barred_on > today:
         errors.append(FieldError(f"{prefix}barred_on", "date in the future"))
     case_reference = (raw.case_reference or "").strip() or None
     if case_reference is not None and len(case_reference) > 100:
@@ -447,6 +448,7 @@ def parse_csv(source: TextIO) -> list[tuple[int, NewEntry]]:
             [FieldError(f"line {header_line}", f"missing column {c}") for c in missing]
         )
     pos = {c: columns.index(c) for c in columns if c}
+    today = _today()
     seen: dict[str, int] = {}
     line = header_line
     while True:
@@ -502,6 +504,7 @@ def parse_csv(source: TextIO) -> list[tuple[int, NewEntry]]:
                 list_ref=list_ref or None,
             ),
             prefix=f"line {line}: ",
+            today=today,
         )
         line_errors.extend(errs)
         if line_errors or entry is None:
