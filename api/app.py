@@ -43,6 +43,9 @@ ROUTER_MODULES: tuple[str, ...] = (
     "api.routes.notifications",
     "api.pages.assets",
     "api.pages.signin",
+    "api.pages.employer",
+    "api.pages.casework",
+    "api.pages.admin",
 )
 
 AUDIT_CHECKPOINT_INTERVAL_S = 5.0

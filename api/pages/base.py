@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -102,9 +102,12 @@ def page_router() -> APIRouter:
 
 def page_roles(*roles: str) -> Callable[..., Awaitable[Principal]]:
     """Only these roles, signed in with a session (API keys never reach the pages)."""
-    inner = Annotated[Principal, Depends(require_roles(*roles))]
+    role_dependency = require_roles(*roles)
 
-    async def dependency(request: Request, principal: inner) -> Principal:
+    async def dependency(
+        request: Request,
+        principal: Principal = Depends(role_dependency),  # noqa: B008 - a local dependency
+    ) -> Principal:
         if principal.api_key_id is not None or principal.user_id is None:
             raise Unauthorized("sign in to use the web pages")
         request.state.principal = principal

@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import psycopg
 import pytest
@@ -173,3 +174,60 @@ def sign_in(page: Page, accounts: Accounts, account: Account) -> None:
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
     assert "/sign-in" not in page.url, page.url
+
+
+def bar_person(
+    live_server: LiveServer,
+    forenames: str,
+    surname: str,
+    date_of_birth: str,
+    lists: str = "children|adults",
+) -> UUID:
+    """Put someone on the barred list through the list service (the system acting)."""
+    from vbs.principal import SYSTEM
+    from vbs.services import barred_list
+
+    with live_server.state.pool.connection() as conn, conn.transaction():
+        result = barred_list.add_entry(
+            conn,
+            live_server.state.audit,
+            SYSTEM,
+            barred_list.EntryInput(
+                forenames=forenames, surname=surname, date_of_birth=date_of_birth, lists=lists
+            ),
+            reason="test list entry",
+        )
+    return result.entry_id
+
+
+def unique_surname(stem: str) -> str:
+    """A surname no other test uses (tests share the live server's list)."""
+    letters = "".join(chr(ord("a") + int(c, 16) % 26) for c in secrets.token_hex(3))
+    return f"{stem}{letters}"
+
+
+def fill_check_form(
+    page: Page,
+    *,
+    reference: str,
+    forenames: str,
+    surname: str,
+    dob: str,
+    workforce: str = "Children",
+    declarations: bool = True,
+) -> None:
+    """Fill the check form (dob as YYYY-MM-DD) and submit it."""
+    page.goto("/checks/new")
+    page.get_by_label("Your reference").fill(reference)
+    page.get_by_label("First names").fill(forenames)
+    page.get_by_label("Last name").fill(surname)
+    year, month, day = dob.split("-")
+    page.get_by_label("Day").fill(day)
+    page.get_by_label("Month").fill(month)
+    page.get_by_label("Year").fill(year)
+    page.get_by_label(workforce, exact=True).check()
+    if declarations:
+        page.get_by_label("I confirm the role is regulated activity").check()
+        page.get_by_label("I confirm the person has agreed").check()
+    page.get_by_role("button", name="Check barred lists").click()
+    page.wait_for_load_state()
