@@ -232,3 +232,21 @@ def test_database_down_mid_check_is_503_and_nothing_written(
             "SELECT count(*) FROM audit_event WHERE action = 'check.create'"
         ).fetchone()
     assert row is not None and row[0] == 0
+
+
+def test_redis_down_is_503_and_no_check_is_recorded(
+    client: TestClient, accounts: Accounts, app_state: AppState, tmp_path: Any
+) -> None:
+    import redis
+
+    c = accounts.client_as(accounts.api_key())
+    original = app_state.redis
+    app_state.redis = redis.Redis(unix_socket_path=str(tmp_path / "no-redis.sock"))
+    try:
+        res = c.post("/v1/checks", json=body())
+    finally:
+        app_state.redis.close()
+        app_state.redis = original
+    assert res.status_code == 503, res.text
+    assert "Oyelaran" not in res.text
+    assert count_checks(app_state) == 0
