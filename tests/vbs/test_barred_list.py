@@ -3,7 +3,7 @@ from __future__ import annotations
 import io
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -318,7 +318,7 @@ def test_barred_on_defaults_to_today(db: ConnectionPool, audit: AuditLog) -> Non
 @pytest.fixture
 def cli_env(
     db: ConnectionPool, owner_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Path:
+) -> Iterator[Path]:
     from vbs.config import get_settings
 
     monkeypatch.setenv("VBS_DATABASE_URL", owner_url)
@@ -352,3 +352,24 @@ def test_cli_list_import_and_show_version(
     with transaction(db) as conn:
         assert bl.current_version(conn) == 1
     assert main(["list", "import", str(cli_env / "missing.csv")]) == 2
+
+
+def test_cli_import_reports_likely_duplicates(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vbs.cli import main
+
+    first = cli_env / "first.csv"
+    first.write_text(HEADER + "P1,Ottoline Mary,Quarrington,1966-11-23,,children,\n")
+    assert main(["list", "import", str(first)]) == 0
+    assert "0 new entries look like someone already listed" in capsys.readouterr().out
+    again = cli_env / "again.csv"
+    again.write_text(
+        HEADER
+        + "P2,Other,Person,1950-01-01,,adults,\n"
+        + "P3,Ottoline Mary,Quarrington,1966-11-23,,adults,\n"
+    )
+    assert main(["list", "import", str(again)]) == 0
+    out = capsys.readouterr().out
+    assert "1 new entries look like someone already listed" in out
+    assert "line 3: entry" in out

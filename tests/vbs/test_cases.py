@@ -489,3 +489,29 @@ def test_cli_advance_overdue(
     assert "1 case(s) moved on" in capsys.readouterr().out
     with transaction(db) as conn:
         assert cases.get_case(conn, case.id).state == "representations_closed"
+
+
+def test_two_caseworkers_moving_one_case_at_once(db: ConnectionPool, audit: AuditLog) -> None:
+    with transaction(db) as conn:
+        case = case_in(conn, audit, "awaiting_approval")
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def approve(who: Principal) -> None:
+        try:
+            with transaction(db) as conn:
+                barrier.wait()
+                cases.decide_approval(conn, audit, who, case.id, approve=True, reason="ok")
+            outcomes.append("ok")
+        except Conflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=approve, args=(p,)) for p in (SENIOR1, SENIOR2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["conflict", "ok"]
+    with transaction(db) as conn:
+        assert conn.execute("SELECT count(*) FROM barred_entry").fetchone() == (1,)
+        assert bl.current_version(conn) == 1
