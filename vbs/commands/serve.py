@@ -96,13 +96,23 @@ def start_servers(settings: Settings) -> Started:
     return started
 
 
-def stop_servers(settings: Settings, started: Started) -> None:
+def stop_servers(settings: Settings, started: Started) -> bool:
+    """Stop the embedded servers this process started; False if one could not be stopped."""
     from vbs import embedded
 
-    if started.redis:
-        embedded.stop_redis(settings.data_dir)
-    if started.postgres:
-        embedded.stop_postgres(settings.data_dir)
+    ok = True
+    for name, on, stop in (
+        ("Redis", started.redis, embedded.stop_redis),
+        ("PostgreSQL", started.postgres, embedded.stop_postgres),
+    ):
+        if not on:
+            continue
+        try:
+            stop(settings.data_dir)
+        except Exception as exc:
+            ok = False
+            print(f"error: could not stop the embedded {name}: {exc}", file=sys.stderr)
+    return ok
 
 
 def has_command(name: str) -> bool:
@@ -178,7 +188,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             time.sleep(0.2)
     finally:
         _stop_children(children)
-        stop_servers(settings, started)
+        if not stop_servers(settings, started):
+            code = 1
         for s, h in previous.items():
             signal.signal(s, h)
         stopped = [
