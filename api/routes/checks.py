@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from api.deps import AuditDep, ClientPrincipal, ConnDep, StateDep
 from api.quotas import CheckQuota
@@ -23,6 +23,26 @@ from vbs.services.matcher_holder import MatcherHolder
 router = APIRouter(prefix="/v1", tags=["checks"])
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _single_line(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _free_text(value: str) -> str:
+    if _CONTROL_IN_TEXT.search(value):
+        raise ValueError("must not contain control characters other than line breaks and tabs")
+    return value
+
+
+Reference = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_single_line)]
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_single_line)]
+FullName = Annotated[str, Field(min_length=1, max_length=400), AfterValidator(_single_line)]
+Reason = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_free_text)]
 
 
 def get_holder(state: StateDep) -> MatcherHolder:
@@ -37,21 +57,19 @@ def get_holder(state: StateDep) -> MatcherHolder:
 
 HolderDep = Annotated[MatcherHolder, Depends(get_holder)]
 
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-
 
 class CheckIn(BaseModel):
     """One identity and the two declarations a real check needs."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    reference: Annotated[str, Field(min_length=1, max_length=100)]
+    reference: Reference
     forenames: Name
     surname: Name
     date_of_birth: date = Field(description="full ISO date, YYYY-MM-DD, not in the future")
-    previous_names: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=400)]], Field(max_length=20)
-    ] = Field(default_factory=list, description="full names, e.g. 'Jane Anne Smith'")
+    previous_names: Annotated[list[FullName], Field(max_length=20)] = Field(
+        default_factory=list, description="full names, e.g. 'Jane Anne Smith'"
+    )
     gender: Literal["female", "male", "unspecified"] | None = None
     workforce: Literal["children", "adults", "both"]
     eligibility_confirmed: StrictBool = Field(
@@ -113,7 +131,7 @@ class CheckOut(BaseModel):
 class SearchIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    reference: Annotated[str, Field(min_length=1, max_length=100)]
+    reference: Reference
 
 
 class SearchOut(BaseModel):
@@ -123,7 +141,7 @@ class SearchOut(BaseModel):
 class DisputeIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    reason: Reason
 
 
 class DisputeOut(BaseModel):

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import AuditDep, CaseworkerPrincipal, ConnDep
+from api.routes.checks import Reason
 from vbs.repo.reviews import ReviewRow
 from vbs.services import reviews
 
@@ -78,7 +79,7 @@ class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     decision: Literal["match", "no_match"]
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    reason: Reason
 
 
 class DecisionOut(BaseModel):

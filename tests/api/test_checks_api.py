@@ -250,3 +250,13 @@ def test_redis_down_is_503_and_no_check_is_recorded(
     assert res.status_code == 503, res.text
     assert "Oyelaran" not in res.text
     assert count_checks(app_state) == 0
+
+
+def test_control_characters_are_422_not_500(client: TestClient, accounts: Accounts) -> None:
+    c = accounts.client_as(accounts.user("employer"))
+    res = c.post("/v1/checks", json=body(surname="Oye\x00laran"))
+    assert res.status_code == 422 and res.json()["errors"][0]["field"] == "surname"
+    assert c.post("/v1/checks/search", json={"reference": "A\x00"}).status_code == 422
+    check_id = c.post("/v1/checks", json=body()).json()["id"]
+    bad = c.post(f"/v1/checks/{check_id}/dispute", json={"reason": "no\x00"})
+    assert bad.status_code == 422

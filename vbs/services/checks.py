@@ -411,6 +411,8 @@ def search_for_org(
 ) -> list[CheckResult]:
     if principal.org_id is None or not principal.is_client:
         return []
+    if not reference.strip() or len(reference) > MAX_REFERENCE or "\x00" in reference:
+        raise ValidationFailed([FieldError("reference", "must be 1-100 characters, no NUL")])
     return [
         CheckResult(r.id, r.reference, r.outcome, r.checked_at, r.list_version)
         for r in repo.find_by_reference(conn, principal.org_id, reference)

@@ -171,6 +171,8 @@ def decide(
         errors.append(FieldError("decision", "must be match or no_match"))
     if not reason or not reason.strip():
         errors.append(FieldError("reason", "must not be empty"))
+    elif "\x00" in reason:
+        errors.append(FieldError("reason", "must not contain NUL characters"))
     elif len(reason) > MAX_REASON:
         errors.append(FieldError("reason", f"must be at most {MAX_REASON} characters"))
     if errors:
@@ -231,6 +233,8 @@ def dispute(
         raise NotFound("no such check")
     if not reason or not reason.strip():
         raise ValidationFailed([FieldError("reason", "must not be empty")])
+    if "\x00" in reason:
+        raise ValidationFailed([FieldError("reason", "must not contain NUL characters")])
     if len(reason) > MAX_REASON:
         raise ValidationFailed([FieldError("reason", f"must be at most {MAX_REASON} characters")])
     with conn.transaction():
