@@ -103,6 +103,7 @@ class Options:
     seed: int = 7
     prescreen: bool = True
     ready_timeout: float = 600.0
+    command: str = ""
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -587,6 +588,7 @@ def run(opts: Options) -> Report:
         service.wait_ready(opts.ready_timeout)
         _log(f"service ready at {service.url} in {time.monotonic() - t0:.1f}s")
 
+        load_before = os.getloadavg()
         core_before = psutil.cpu_times(percpu=True)
         svc_before = _tree_cpu_seconds(service.pids())
         pg_before = (
@@ -614,7 +616,13 @@ def run(opts: Options) -> Report:
         ledger = json.loads(ledger_path.read_text(encoding="utf-8"))
         shutil.copy(ledger_path, opts.out_dir / f"{opts.scenario}_ledger.json")
 
-        cores: dict[str, Any] = {"pinning": pin_note, "wall_seconds": round(wall, 1)}
+        cores: dict[str, Any] = {
+            "pinning": pin_note,
+            "wall_seconds": round(wall, 1),
+            "machine": f"{psutil.cpu_count()} cores, "
+            f"{psutil.virtual_memory().total / 2**30:.0f} GiB",
+            "load_average_before_after": [round(load_before[0], 1), round(os.getloadavg()[0], 1)],
+        }
         per_core = {}
         for i, (a, b) in enumerate(zip(core_before, core_after, strict=True)):
             busy = (b.user + b.system + b.nice + b.irq + b.softirq) - (
@@ -659,6 +667,7 @@ def run(opts: Options) -> Report:
         else:
             print(f"thresholds ({opts.profile}): all met")
         report = {
+            "command": opts.command,
             "options": {
                 k: str(v) if isinstance(v, Path) else v
                 for k, v in ((f, getattr(opts, f)) for f in opts.__slots__)  # type: ignore[attr-defined]
@@ -672,8 +681,13 @@ def run(opts: Options) -> Report:
             "total": ledger["total"],
             "entries": ledger["entries"],
         }
-        (opts.out_dir / f"{opts.scenario}_report.json").write_text(
-            json.dumps(report, indent=1), encoding="utf-8"
+        text = json.dumps(report, indent=1)
+        (opts.out_dir / f"{opts.scenario}_report.json").write_text(text, encoding="utf-8")
+        history = opts.out_dir / "history"
+        history.mkdir(exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        (history / f"{stamp}-{opts.scenario}-{opts.list_size}.json").write_text(
+            text, encoding="utf-8"
         )
         exit_code = 1 if misses else 0
         if opts.keep_running:
@@ -772,7 +786,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    report = run(options_from(args))
+    opts = options_from(args)
+    opts.command = "python -m loadtests run " + " ".join(argv if argv is not None else sys.argv[1:])
+    report = run(opts)
     return report.exit_code
 
 
