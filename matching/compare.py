@@ -34,6 +34,8 @@ class Side:
     first_char: IntArray
     first_phon: IntArray
     first_fold: IntArray
+    first_skel: IntArray
+    fabjad: IntArray  # 1 if the forenames were written in an abjad (Arabic, Hebrew)
     first_str: NDArray[np.object_]
     mid1: IntArray
     mid1_len: IntArray
@@ -44,6 +46,8 @@ class Side:
     sur_len: IntArray
     sur_phon: IntArray
     sur_fold: IntArray
+    sur_skel: IntArray
+    sabjad: IntArray
     sur_str: NDArray[np.object_]
     p1: IntArray
     p2: IntArray
@@ -72,7 +76,8 @@ def forename_levels(a: Side, b: Side, nickname: BoolArray, jw: FloatArray) -> In
     conds = [
         missing,
         exact,
-        (a.first_fold == b.first_fold) & both_long,
+        ((a.first_fold == b.first_fold) & both_long)
+        | ((a.fabjad != b.fabjad) & (a.first_skel == b.first_skel)),
         nickname,
         (jw >= JW_HIGH) & both_long,
         initial,
@@ -115,7 +120,8 @@ def surname_levels(a: Side, b: Side, jw: FloatArray) -> tuple[IntArray, FloatArr
         missing,
         exact,
         part,
-        (a.sur_fold == b.sur_fold) & both_long,
+        ((a.sur_fold == b.sur_fold) & both_long)
+        | ((a.sabjad != b.sabjad) & (a.sur_skel == b.sur_skel)),
         (jw >= JW_HIGH) & both_long,
         (a.sur_phon == b.sur_phon) & both_long,
         (jw >= JW_MID) & both_long,
@@ -221,16 +227,18 @@ def dob_levels(
         (ad == 0) | (bd == 0) | (ad == bd)
     )
     partial_y = partial & same_y & months_ok
-    partial_off = partial & (np.abs(ay - by) == 1) & (am > 0) & (bm > 0) & (am == bm)
+    days_ok = (ad == 0) | (bd == 0) | (ad == bd)
+    partial_off = partial & (np.abs(ay - by) == 1) & months_ok & days_ok
     conds = [
         missing,
         exact,
         transposed,
-        off_by_one | partial_off,
+        off_by_one,
         partial_ym,
         one_digit,
         partial_y,
         same_ym,
+        partial_off,
     ]
     choices = [
         M.DOB_MISSING,
@@ -241,6 +249,7 @@ def dob_levels(
         M.DOB_ONE_DIGIT,
         M.DOB_PARTIAL_Y,
         M.DOB_SAME_YEAR_MONTH,
+        M.DOB_PARTIAL_OFF,
     ]
     out: IntArray = np.select(conds, choices, M.DOB_DIFFERENT).astype(np.int64)
     return out
@@ -294,6 +303,7 @@ _DOB_TEXT = {
     "same_year_month": "same year and month, different day ({a} vs {b})",
     "missing": "date of birth missing on one side",
     "different": "different dates of birth ({a} vs {b})",
+    "partial_year_off_by_one": "years of birth one apart, the rest unknown on one side ({a} vs {b})",
 }
 _GD_TEXT = {
     "agree": "same gender",

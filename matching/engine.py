@@ -24,15 +24,20 @@ from matching.index import (
     GENDER_CODE,
     T_FS_ALL,
     T_FS_NODOB,
+    T_F_SI,
+    T_S_FI,
     ListIndex,
     dob_parts,
     key_dob,
     key_fs,
+    key_f_md,
+    key_f_y,
     key_s_md,
     key_s_y,
     key_s_yd,
     key_s_ym,
-    name_strings,
+    forename_ids,
+    surname_ids,
 )
 from matching.model import MATCHER_VERSION, Band, Thresholds
 from matching.vocab import IntArray, Overlay
@@ -116,9 +121,11 @@ class _Table:
     mid1: IntArray
     fsorted: IntArray
     fjoined: IntArray
+    fabjad: IntArray
     sur: IntArray
     p1: IntArray
     p2: IntArray
+    sabjad: IntArray
 
 
 def _query_table(identities: Sequence[Identity], lex: Overlay) -> _Table:
@@ -128,12 +135,12 @@ def _query_table(identities: Sequence[Identity], lex: Overlay) -> _Table:
         names = ident.names
         start = len(rows)
         for n in names:
-            rows.append(tuple(lex.id(s) for s in name_strings(n)))
+            rows.append(forename_ids(n.forenames, lex) + surname_ids(n.surname, lex))
         y, m, d = dob_parts(ident.date_of_birth)
         owners.append((start, len(names), y, m, d, GENDER_CODE.get(ident.gender, 0)))
-    r = np.array(rows, dtype=np.int64).reshape(-1, 7).T
+    r = np.array(rows, dtype=np.int64).reshape(-1, 9).T
     o = np.array(owners, dtype=np.int64).reshape(-1, 6).T
-    return _Table(o[0], o[1], o[2], o[3], o[4], o[5], r[0], r[1], r[2], r[3], r[4], r[5], r[6])
+    return _Table(*o, *r)
 
 
 def _index_table(index: ListIndex) -> _Table:
@@ -151,9 +158,11 @@ def _index_table(index: ListIndex) -> _Table:
         i64(index.r_mid1.a),
         i64(index.r_fsorted.a),
         i64(index.r_fjoined.a),
+        i64(index.r_fabjad.a),
         i64(index.r_sur.a),
         i64(index.r_p1.a),
         i64(index.r_p2.a),
+        i64(index.r_sabjad.a),
     )
 
 
@@ -243,14 +252,20 @@ class Engine:
         rfull, rtrans = full[owner_of_row], trans[owner_of_row]
         code_first = lex.code(qt.first)
         code_sur = lex.code(qt.sur)
+        code_p1 = lex.code(qt.p1)
+        char_first = lex.char(qt.first)
+        char_sur = lex.char(qt.sur)
+        char_p1 = lex.char(qt.p1)
+        char_p2 = lex.char(qt.p2)
         pairs = [
-            (code_first, code_sur),
-            (code_first, lex.code(qt.p1)),
-            (code_first, lex.code(qt.p2)),
-            (code_sur, code_first),  # forename and surname swapped
+            (code_first, code_sur, char_first, char_sur),
+            (code_first, code_p1, char_first, char_p1),
+            (code_first, lex.code(qt.p2), char_first, char_p2),
+            (code_sur, code_first, char_sur, char_first),  # forename and surname swapped
+            (code_p1, code_first, char_p1, char_first),  # swapped, several 'surname' tokens
         ]
-        for f, s in pairs:
-            ok = s > 0
+        for f, s, fi, si in pairs:
+            ok = (s > 0) & (f > 0)
             for sel, k in (
                 (ok & (ry > 0) & (rm > 0), lambda q: key_s_ym(s[q], ry[q], rm[q])),
                 (ok & rtrans, lambda q: key_s_ym(s[q], ry[q], rd[q])),
@@ -259,6 +274,10 @@ class Engine:
                 (ok & (ry > 0), lambda q: key_s_y(s[q], ry[q])),
                 (ok, lambda q: key_fs(T_FS_NODOB, f[q], s[q])),
                 (ok & ~rfull, lambda q: key_fs(T_FS_ALL, f[q], s[q])),
+                (ok, lambda q: key_fs(T_S_FI, s[q], fi[q])),
+                (ok, lambda q: key_fs(T_F_SI, f[q], si[q])),
+                (ok & (ry > 0), lambda q: key_f_y(f[q], ry[q])),
+                (ok & rfull, lambda q: key_f_md(f[q], rm[q], rd[q])),
             ):
                 keys.append(k(sel))
                 owners.append(owner_of_row[sel])
@@ -289,6 +308,8 @@ def _side(t: _Table, rows: IntArray, lex: Overlay, live_rows: int) -> C.Side:
         first_char=lex.char(first),
         first_phon=lex.phon(first),
         first_fold=lex.fold(first),
+        first_skel=lex.skel(first),
+        fabjad=t.fabjad[rows].astype(np.int64),
         first_str=lex.strings(first),
         mid1=mid1,
         mid1_len=lex.length(mid1),
@@ -299,6 +320,8 @@ def _side(t: _Table, rows: IntArray, lex: Overlay, live_rows: int) -> C.Side:
         sur_len=lex.length(sur),
         sur_phon=lex.phon(sur),
         sur_fold=lex.fold(sur),
+        sur_skel=lex.skel(sur),
+        sabjad=t.sabjad[rows].astype(np.int64),
         sur_str=lex.strings(sur),
         p1=p1,
         p2=p2,
@@ -443,9 +466,9 @@ def _score(
     prob = M.probability(total)
     fnb, snb = fn[best], sn[best]
     capped = (
-        np.isin(fnb, [M.FN_DIFFERENT, M.FN_JW_MID, M.FN_MISSING])
-        | np.isin(snb, [M.SN_DIFFERENT, M.SN_JW_MID, M.SN_MISSING])
-        | np.isin(dob, [M.DOB_DIFFERENT, M.DOB_MISSING])
+        np.isin(fnb, M.FN_NO_MATCH_BAND)
+        | np.isin(snb, M.SN_NO_MATCH_BAND)
+        | np.isin(dob, M.DOB_NO_MATCH_BAND)
         | (gd == M.GD_DIFFERENT)
     )
     return _Scored(

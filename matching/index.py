@@ -21,9 +21,17 @@ T6     forename code + surname code (list entries   the list knows no full date
        without a full date)
 T7     forename code + surname code (all)           the check has no full date (looked up
                                                     only for such checks)
+T8     forename code + year (list entries without   surname misspelt or changed, and the
+       a full date)                                 list knows only the year (and month)
+T9     surname code + forename initial (list        forename changed, and the list knows
+       entries without a date)                      no date
+T10    forename code + surname initial (list        surname misspelt, and the list knows
+       entries without a date)                      no date
+T11    forename code + month + day                  surname misspelt and year wrong
 =====  ===========================================  =========================================
 
-Codes are Soundex (robust to most typos and vowel changes); the surname code is filed for
+Codes are the first four letters of Metaphone (robust to vowel changes and to romanisations
+written without vowels); the surname code is filed for
 the full surname and each part (Smith-Jones under smithjones, smith and jones). Checks also
 look up T1/T2 with day and month transposed, and T1-T4 with forename and surname swapped;
 each of a check's previous names looks up like its current name.
@@ -35,13 +43,13 @@ removing clears the alive flag. The delta is merged when it grows (no re-normali
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from matching import normalize as nz
-from matching.identity import Identity, Name, PartialDate
+from matching.identity import Identity, PartialDate
 from matching.vocab import Grow, IntArray, Vocab
 
 LIST_CHILDREN = 1
@@ -50,30 +58,42 @@ ALL_LISTS = 3
 
 # Blocking key types.
 T_DOB, T_S_YM, T_S_MD, T_S_YD, T_S_Y, T_FS_NODOB, T_FS_ALL = 1, 2, 3, 4, 5, 6, 7
+T_F_Y, T_S_FI, T_F_SI, T_F_MD = 8, 9, 10, 11
 
 GENDER_CODE = {None: 0, "female": 1, "male": 2}
 
 
-@dataclass(frozen=True, slots=True)
-class NameIds:
-    """Vocab ids of one normalised name."""
-
-    first: int
-    mid1: int
-    fsorted: int
-    fjoined: int
-    sur: int
-    p1: int
-    p2: int
-
-
-def name_strings(name: Name) -> tuple[str, str, str, str, str, str, str]:
-    f = nz.forenames(name.forenames)
-    s = nz.surname(name.surname)
+def forename_strings(text: str) -> tuple[str, str, str, str]:
+    """(first, first middle name, sorted-tokens key, joined key) of a forenames field."""
+    f = nz.forenames(text)
     mid1 = f.middle.split(" ", 1)[0] if f.middle else ""
+    return f.first, mid1, f.sorted_key, f.joined
+
+
+def surname_strings(text: str) -> tuple[str, str, str]:
+    """(full key, part 1, part 2) of a surname field."""
+    s = nz.surname(text)
     p1 = s.parts[0] if s.parts else ""
     p2 = s.parts[1] if len(s.parts) > 1 else ""
-    return f.first, mid1, f.sorted_key, f.joined, s.full, p1, p2
+    return s.full, p1, p2
+
+
+class Interner(Protocol):
+    def id(self, s: str) -> int: ...
+    def key_id(self, s: str) -> int: ...
+
+
+def forename_ids(text: str, lex: Interner) -> tuple[int, int, int, int, int]:
+    """Ids of (first, mid1, sorted key, joined key) and 1 if written in an abjad."""
+    first, mid1, skey, joined = forename_strings(text)
+    abjad = int(nz.is_abjad(text))
+    return lex.id(first), lex.id(mid1), lex.key_id(skey), lex.key_id(joined), abjad
+
+
+def surname_ids(text: str, lex: Interner) -> tuple[int, int, int, int]:
+    """Ids of (full, part 1, part 2) and 1 if written in an abjad."""
+    full, p1, p2 = surname_strings(text)
+    return lex.id(full), lex.id(p1), lex.id(p2), int(nz.is_abjad(text))
 
 
 def dob_parts(d: PartialDate | None) -> tuple[int, int, int]:
@@ -89,6 +109,9 @@ def _y(year: IntArray) -> IntArray:
 
 def key_dob(y: IntArray, m: IntArray, d: IntArray) -> IntArray:
     return (T_DOB << 56) | (_y(y) << 9) | (m << 5) | d
+
+
+# Codes (f, s) are < 2**20; years are offset from 1800 and < 2**9.
 
 
 def key_s_ym(s: IntArray, y: IntArray, m: IntArray) -> IntArray:
@@ -108,7 +131,15 @@ def key_s_y(s: IntArray, y: IntArray) -> IntArray:
 
 
 def key_fs(t: int, f: IntArray, s: IntArray) -> IntArray:
-    return (t << 56) | (f << 16) | s
+    return (t << 56) | (f << 20) | s
+
+
+def key_f_y(f: IntArray, y: IntArray) -> IntArray:
+    return (T_F_Y << 56) | (f << 16) | _y(y)
+
+
+def key_f_md(f: IntArray, m: IntArray, d: IntArray) -> IntArray:
+    return (T_F_MD << 56) | (f << 16) | (m << 5) | d
 
 
 class ListIndex:
@@ -139,6 +170,8 @@ class ListIndex:
         self.r_sur = Grow(np.int32)
         self.r_p1 = Grow(np.int32)
         self.r_p2 = Grow(np.int32)
+        self.r_fabjad = Grow(np.int8)
+        self.r_sabjad = Grow(np.int8)
         self.live_rows = 0
         # Blocking: sorted main arrays and an unsorted delta.
         self._bk = np.zeros(0, dtype=np.int64)
@@ -147,7 +180,9 @@ class ListIndex:
         self._dv: list[NDArray[np.int32]] = []
         self._delta_sorted: tuple[IntArray, NDArray[np.int32]] | None = None
         self._delta_n = 0
-        self._name_cache: dict[tuple[str, str], NameIds] = {}
+        self._fcache: dict[str, tuple[int, int, int, int, int]] = {}
+        self._scache: dict[str, tuple[int, int, int, int]] = {}
+        self._interner = _VocabInterner(self.vocab)
 
     # ---- public API ------------------------------------------------------------------
 
@@ -168,31 +203,51 @@ class ListIndex:
         return True
 
     def add_many(self, items: Iterable[tuple[str, Identity, int]]) -> None:
-        entry_cols: list[tuple[int, int, int, int, int, int]] = []
-        rows: list[NameIds] = []
+        ecols: list[int] = []  # y, m, d, gender, lists, name count per entry
+        rflat: list[int] = []  # 9 ints per name row
         keys: list[str] = []
         replaced: list[int] = []
         base_entry = self.alive.n
         base_row = self.row_entry.n
-        ids_of = self._name_ids
+        fcache, scache = self._fcache, self._scache
+        lex = self._interner
+        slot = self._slot
+        gcode = GENDER_CODE
         for key, ident, lists in items:
             if not 1 <= lists <= ALL_LISTS:
                 raise ValueError("lists: must be 1 (children), 2 (adults) or 3 (both)")
-            old = self._slot.get(key)
+            old = slot.get(key)
             if old is not None:
                 replaced.append(old)
-            self._slot[key] = base_entry + len(keys)
+            slot[key] = base_entry + len(keys)
             keys.append(key)
-            names = ident.names
-            for n in names:
-                rows.append(ids_of(n))
-            y, m, d = dob_parts(ident.date_of_birth)
-            entry_cols.append((y, m, d, GENDER_CODE.get(ident.gender, 0), lists, len(names)))
+            fn, sn = ident.forenames, ident.surname
+            fi = fcache.get(fn)
+            if fi is None:
+                fi = fcache[fn] = forename_ids(fn, lex)
+            si = scache.get(sn)
+            if si is None:
+                si = scache[sn] = surname_ids(sn, lex)
+            rflat += fi
+            rflat += si
+            for n in ident.previous_names:
+                rflat += forename_ids(n.forenames, lex)
+                rflat += surname_ids(n.surname, lex)
+            dob = ident.date_of_birth
+            if dob is None:
+                ecols += (0, 0, 0)
+            else:
+                ecols += (dob.year, dob.month or 0, dob.day or 0)
+            ecols += (gcode.get(ident.gender, 0), lists, 1 + len(ident.previous_names))
+        if len(fcache) > 400_000:
+            fcache.clear()
+        if len(scache) > 400_000:
+            scache.clear()
         if not keys:
             return
         self.vocab.flush()
         self._keys.extend(keys)
-        ec = np.array(entry_cols, dtype=np.int64).reshape(-1, 6)
+        ec = np.array(ecols, dtype=np.int64).reshape(-1, 6)
         counts = ec[:, 5]
         starts = base_row + np.concatenate([[0], np.cumsum(counts)[:-1]])
         self.year.extend(ec[:, 0].astype(np.int16))
@@ -203,10 +258,8 @@ class ListIndex:
         self.alive.extend(np.ones(len(keys), dtype=np.bool_))
         self.row_start.extend(starts.astype(np.int64))
         self.row_count.extend(counts.astype(np.int16))
-        rc = np.array(
-            [(r.first, r.mid1, r.fsorted, r.fjoined, r.sur, r.p1, r.p2) for r in rows],
-            dtype=np.int32,
-        ).reshape(-1, 7)
+        rc = np.array(rflat, dtype=np.int32).reshape(-1, 9)
+        n_rows = len(rc)
         entry_of_row = np.repeat(np.arange(base_entry, base_entry + len(keys)), counts)
         self.row_entry.extend(entry_of_row.astype(np.int32))
         for col, arr in zip(
@@ -215,15 +268,17 @@ class ListIndex:
                 self.r_mid1,
                 self.r_fsorted,
                 self.r_fjoined,
+                self.r_fabjad,
                 self.r_sur,
                 self.r_p1,
                 self.r_p2,
+                self.r_sabjad,
             ),
             rc.T,
             strict=True,
         ):
             col.extend(arr)
-        rows_idx = np.arange(base_row, base_row + len(rows), dtype=np.int64)
+        rows_idx = np.arange(base_row, base_row + n_rows, dtype=np.int64)
         self._count(rows_idx, +1)
         self._file_keys(np.arange(base_entry, base_entry + len(keys), dtype=np.int64), rows_idx)
         if replaced:
@@ -233,17 +288,6 @@ class ListIndex:
 
     def key_of(self, entry: int) -> str:
         return self._keys[entry]
-
-    def _name_ids(self, name: Name) -> NameIds:
-        ck = (name.forenames, name.surname)
-        got = self._name_cache.get(ck)
-        if got is None:
-            intern = self.vocab.intern
-            got = NameIds(*(intern(s) for s in name_strings(name)))
-            if len(self._name_cache) > 500_000:
-                self._name_cache.clear()
-            self._name_cache[ck] = got
-        return got
 
     def _count(self, rows: IntArray, sign: int) -> None:
         v = self.vocab
@@ -284,6 +328,8 @@ class ListIndex:
         rfull = (ry > 0) & (rm > 0) & (rd > 0)
         code = self.vocab.code.a
         f = code[self.r_first.a[rows]].astype(np.int64)
+        chars = self.vocab.char.a
+        finit = chars[self.r_first.a[rows]].astype(np.int64)  # the forename's initial
         r32 = rows.astype(np.int32)
         for col in (self.r_sur, self.r_p1, self.r_p2):
             s = code[col.a[rows]].astype(np.int64)
@@ -304,6 +350,17 @@ class ListIndex:
             vs.append(r32[sel])
             ks.append(key_fs(T_FS_ALL, f[ok], s[ok]))
             vs.append(r32[ok])
+            sel = ok & (ry == 0)
+            ks.append(key_fs(T_S_FI, s[sel], finit[sel]))
+            vs.append(r32[sel])
+            ks.append(key_fs(T_F_SI, f[sel], chars[col.a[rows]][sel].astype(np.int64)))
+            vs.append(r32[sel])
+        sel = (f > 0) & (ry > 0) & ~rfull
+        ks.append(key_f_y(f[sel], ry[sel]))
+        vs.append(r32[sel])
+        sel = (f > 0) & rfull
+        ks.append(key_f_md(f[sel], rm[sel], rd[sel]))
+        vs.append(r32[sel])
         k = np.concatenate(ks)
         v = np.concatenate(vs)
         if len(self._bk) == 0 and self._delta_n == 0:
@@ -358,3 +415,9 @@ class ListIndex:
         if not outs_o:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         return np.concatenate(outs_o), np.concatenate(outs_r)
+
+
+class _VocabInterner:
+    def __init__(self, vocab: Vocab) -> None:
+        self.id = vocab.intern
+        self.key_id = vocab.key_id

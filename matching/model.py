@@ -53,7 +53,7 @@ FN_LEVELS = (
     "different",
 )
 # Exact: m=0.80, u=frequency of the forename (see exact_weight).
-FN_WEIGHTS = np.array([np.nan, 5.5, 4.0, 4.3, 3.5, 3.0, 3.0, 0.5, 0.0, -7.0])
+FN_WEIGHTS = np.array([np.nan, 5.5, 4.0, 4.3, 3.5, 3.0, 1.0, 0.5, 0.0, -16.0])
 
 # ---- surname levels ----------------------------------------------------------------------
 SN_EXACT, SN_PART, SN_FOLD, SN_JW_HIGH, SN_PHONETIC, SN_JW_MID, SN_MISSING, SN_DIFFERENT = range(8)
@@ -68,7 +68,7 @@ SN_LEVELS = (
     "different",
 )
 # Exact and part: from the frequency (part = exact weight of the matched part - 1.5).
-SN_WEIGHTS = np.array([np.nan, np.nan, 6.5, 5.3, 3.5, 1.0, 0.0, -5.0])
+SN_WEIGHTS = np.array([np.nan, np.nan, 6.5, 5.3, 3.5, 1.0, 0.0, -9.0])
 
 # ---- middle names (only when both sides have some) ----------------------------------------
 MD_FULL, MD_INITIAL, MD_ONE_SIDE, MD_NONE, MD_DIFFERENT = range(5)
@@ -86,7 +86,8 @@ MD_WEIGHTS = np.array([3.0, 1.5, 0.0, 0.0, -3.0])
     DOB_SAME_YEAR_MONTH,
     DOB_MISSING,
     DOB_DIFFERENT,
-) = range(9)
+    DOB_PARTIAL_OFF,
+) = range(10)
 DOB_LEVELS = (
     "exact",
     "transposed_day_month",
@@ -97,15 +98,30 @@ DOB_LEVELS = (
     "same_year_month",
     "missing",
     "different",
+    "partial_year_off_by_one",
 )
 # exact: m=0.88, u=1/(365*70); transposed: m=0.02; one digit: m=0.03, u~40 neighbours;
 # different: m=0.005 (a true match with an unrelated date is rare), u=0.99.
-DOB_WEIGHTS = np.array([14.3, 9.0, 8.0, 9.5, 5.0, 6.0, 3.0, 0.0, -9.0])
+DOB_WEIGHTS = np.array([14.3, 9.0, 8.0, 9.5, 5.0, 6.0, 3.0, -2.0, -13.0, 2.0])
 
 # ---- gender ----------------------------------------------------------------------------------
 GD_AGREE, GD_DIFFERENT, GD_MISSING = range(3)
 GD_LEVELS = ("agree", "different", "missing")
 GD_WEIGHTS = np.array([0.5, -4.0, 0.0])
+
+# Levels that keep a pair out of `match` whatever its probability (at most `possible`):
+# without agreement on forename, surname and a full date of birth a caseworker must look
+# (twins, a parent and child with the same name, namesakes a digit apart).
+FN_NO_MATCH_BAND = (FN_DIFFERENT, FN_JW_MID, FN_MISSING, FN_MIDDLE_AS_FIRST)
+SN_NO_MATCH_BAND = (SN_DIFFERENT, SN_JW_MID, SN_MISSING)
+DOB_NO_MATCH_BAND = (
+    DOB_DIFFERENT,
+    DOB_MISSING,
+    DOB_ONE_DIGIT,
+    DOB_SAME_YEAR_MONTH,
+    DOB_PARTIAL_Y,
+    DOB_PARTIAL_OFF,
+)
 
 # Cost of pairing forename with surname and surname with forename (swapped fields).
 SWAP_COST = 1.0

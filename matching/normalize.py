@@ -11,6 +11,7 @@ titles (Mr, Dr, Rev...) and suffixes (Jr, III...) dropped; in surnames, Mac/Mc f
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,15 +31,16 @@ PARTICLES = frozenset(
 _APOSTROPHES = "'`´‘’ʼ"
 
 
+_TABLE: dict[int, str | None] = {i: " " for i in range(128) if not chr(i).isalpha()}
+_TABLE.update({ord(ch): None for ch in _APOSTROPHES})
+
+
 def _ascii_tokens(text: str) -> list[str]:
-    t = unicodedata.normalize("NFKC", text)
-    t = anyascii(t).lower()
-    for ch in _APOSTROPHES:
-        t = t.replace(ch, "")
-    out = []
-    for ch in t:
-        out.append(ch if "a" <= ch <= "z" else " ")
-    return "".join(out).split()
+    if not text.isascii():
+        for ch in _APOSTROPHES:
+            text = text.replace(ch, "'")
+        text = anyascii(unicodedata.normalize("NFKC", text))
+    return text.lower().translate(_TABLE).split()
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +75,14 @@ def _fold_mac(token: str) -> str:
     return token
 
 
+_ARABIC_AL = re.compile(r"(^|[\s\-])\u0627\u0644(?=\w)")
+
+
 @lru_cache(maxsize=400_000)
 def surname(text: str) -> NormSurname:
+    if "\u0627\u0644" in text:
+        # Arabic article al- written joined to the word: make it a particle token.
+        text = _ARABIC_AL.sub(r"\1al ", text)
     tokens = _ascii_tokens(text)
     while len(tokens) > 1 and tokens[-1] in SUFFIXES:
         tokens = tokens[:-1]
@@ -100,16 +108,52 @@ def phonetic(token: str) -> str:
     return jellyfish.metaphone(token) if token else ""
 
 
+_META = "0ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
 @lru_cache(maxsize=400_000)
 def block_code(token: str) -> int:
-    """Soundex of a normalised token as a small int (0 for ''), used in blocking keys."""
+    """The first four letters of the token's Metaphone as an int in [1, 27**4) (0 for '').
+
+    Metaphone ignores vowels after the first letter, so it also joins romanisations
+    written without vowels (Arabic 'mnswr' and 'Mansour' both give MNSR).
+    """
     if not token:
         return 0
-    code = jellyfish.soundex(token)
-    return (ord(code[0]) - 64) * 1000 + int(code[1:])
+    code = (jellyfish.metaphone(token) or token[0].upper())[:4]
+    n = 0
+    for ch in code:
+        n = n * 27 + max(_META.find(ch), 0)
+    return max(n, 1)
 
 
 @lru_cache(maxsize=400_000)
 def fold(token: str) -> str:
     """A transliteration-insensitive form: German umlaut spellings folded (mueller -> muller)."""
     return token.replace("ae", "a").replace("oe", "o").replace("ue", "u")
+
+
+_SKEL_TABLE = str.maketrans({"q": "k", "c": "k", "v": "w", **{ch: None for ch in "aeiouywh"}})
+
+
+@lru_cache(maxsize=400_000)
+def skeleton(token: str) -> str:
+    """Consonant skeleton: vowels, y, w, h dropped, q/c as k, doubled letters collapsed.
+
+    Used only between a name written in an abjad (Arabic, Hebrew: vowels mostly unwritten)
+    and a romanised one: 'mhmd' and 'mohammed' both give 'md'.
+    """
+    t = token.replace("ph", "f").translate(_SKEL_TABLE)
+    out = []
+    for ch in t:
+        if not out or out[-1] != ch:
+            out.append(ch)
+    return "".join(out)
+
+
+_ABJAD = re.compile("[\u0590-\u05ff\u0600-\u06ff\u0750-\u077f\ufb1d-\ufdff\ufe70-\ufeff]")
+
+
+def is_abjad(text: str) -> bool:
+    """True when the text is written (at least partly) in the Arabic or Hebrew script."""
+    return not text.isascii() and _ABJAD.search(text) is not None

@@ -64,16 +64,20 @@ class Vocab:
         self._str_arr: NDArray[np.object_] = np.empty(0, dtype=object)
         self._phon_ids: dict[str, int] = {"": 0}
         self._fold_ids: dict[str, int] = {"": 0}
+        self._skel_ids: dict[str, int] = {"": 0}
         self.length = Grow(np.int16)
         self.char = Grow(np.int16)
         self.phon = Grow(np.int32)
         self.fold = Grow(np.int32)
         self.code = Grow(np.int32)
+        self.skel = Grow(np.int32)
         # Term frequencies: live name rows using the string as first forename / as a surname
         # key (full or part).
         self.fn_count = Grow(np.int64)
         self.sn_count = Grow(np.int64)
-        self._pending: list[tuple[int, int, int, int, int]] = []
+        self._pending: list[tuple[int, int, int, int, int, int]] = []
+        # Keys compared for equality only (sorted / joined forenames): no attributes.
+        self._key_ids: dict[str, int] = {"": 0}
         self.intern("")
         self.flush()
 
@@ -92,9 +96,13 @@ class Vocab:
                 s,
                 lambda p: self._phon_ids.setdefault(p, len(self._phon_ids)),
                 lambda f: self._fold_ids.setdefault(f, len(self._fold_ids)),
+                lambda k: self._skel_ids.setdefault(k, len(self._skel_ids)),
             )
         )
         return i
+
+    def key_id(self, s: str) -> int:
+        return self._key_ids.setdefault(s, len(self._key_ids))
 
     def flush(self) -> None:
         """Move attributes of newly interned strings into the arrays."""
@@ -107,6 +115,7 @@ class Vocab:
         self.phon.extend(cols[2].astype(np.int32))
         self.fold.extend(cols[3].astype(np.int32))
         self.code.extend(cols[4].astype(np.int32))
+        self.skel.extend(cols[5].astype(np.int32))
         self.fn_count.ensure(len(self._strs))
         self.sn_count.ensure(len(self._strs))
 
@@ -131,11 +140,19 @@ class Vocab:
 
 
 def attributes(
-    s: str, phon_id: Callable[[str], int], fold_id: Callable[[str], int]
-) -> tuple[int, int, int, int, int]:
-    """(length, first letter, phonetic id, fold id, blocking code) of a normalised string."""
-    return len(s), (ord(s[0]) if s else 0), phon_id(nz.phonetic(s)), fold_id(nz.fold(s)), (
-        nz.block_code(s)
+    s: str,
+    phon_id: Callable[[str], int],
+    fold_id: Callable[[str], int],
+    skel_id: Callable[[str], int],
+) -> tuple[int, int, int, int, int, int]:
+    """(length, first letter, phonetic id, fold id, blocking code, skeleton id) of a string."""
+    return (
+        len(s),
+        ord(s[0]) if s else 0,
+        phon_id(nz.phonetic(s)),
+        fold_id(nz.fold(s)),
+        nz.block_code(s),
+        skel_id(nz.skeleton(s)),
     )
 
 
@@ -148,10 +165,12 @@ class Overlay:
         self.base = len(vocab)
         self._ids: dict[str, int] = {}
         self._strs: list[str] = []
-        self._attrs: list[tuple[int, int, int, int, int]] = []
+        self._attrs: list[tuple[int, int, int, int, int, int]] = []
         # Phonetic / fold ids of unseen codes live above the vocab's, in private dicts.
         self._phon: dict[str, int] = {}
         self._fold: dict[str, int] = {}
+        self._keys: dict[str, int] = {}
+        self._skel: dict[str, int] = {}
 
     def id(self, s: str) -> int:
         i = self.vocab._ids.get(s)
@@ -167,9 +186,13 @@ class Overlay:
                     s,
                     lambda p: _chained(self.vocab._phon_ids, self._phon, p),
                     lambda f: _chained(self.vocab._fold_ids, self._fold, f),
+                    lambda k: _chained(self.vocab._skel_ids, self._skel, k),
                 )
             )
         return j
+
+    def key_id(self, s: str) -> int:
+        return _chained(self.vocab._key_ids, self._keys, s)
 
     def _gather(self, col: Grow, k: int, ids: IntArray) -> IntArray:
         base_vals = col.a
@@ -195,6 +218,9 @@ class Overlay:
 
     def code(self, ids: IntArray) -> IntArray:
         return self._gather(self.vocab.code, 4, ids)
+
+    def skel(self, ids: IntArray) -> IntArray:
+        return self._gather(self.vocab.skel, 5, ids)
 
     def count(self, col: Grow, ids: IntArray) -> IntArray:
         base_vals = col.a
