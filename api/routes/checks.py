@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from api.deps import AuditDep, ClientPrincipal, ConnDep, StateDep
+from api.metrics import CHECKS_BY_OUTCOME
 from api.quotas import CheckQuota
 from vbs.services import checks, reviews
 from vbs.services.matcher_holder import MatcherHolder
@@ -176,7 +177,9 @@ def create_check(
     audit: AuditDep,
     holder: HolderDep,
 ) -> CheckOut:
-    return _out(checks.run_check(conn, holder, audit, principal, body.to_request()))
+    result = checks.run_check(conn, holder, audit, principal, body.to_request())
+    CHECKS_BY_OUTCOME.labels(outcome=result.outcome).inc()
+    return _out(result)
 
 
 @router.get("/checks/{check_id}", response_model=CheckOut, summary="One of your checks")

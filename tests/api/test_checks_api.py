@@ -81,6 +81,8 @@ def test_a_check_answers_the_outcome_and_nothing_else(
     assert clear.status_code == 201 and clear.json()["outcome"] == "clear"
     got = c.get(f"/v1/checks/{data['id']}")
     assert got.status_code == 200 and got.json() == data
+    metrics = client.get("/metrics").text
+    assert 'vbs_checks_total{outcome="barred"}' in metrics
 
 
 def test_an_api_key_can_check_and_the_key_org_owns_it(

@@ -209,18 +209,30 @@ class MatcherHolder:
             if current == self._version:
                 return current
             changes = list_repo.changes_since(conn, self._version)
+            index = self._index
             newest = current
-            for change in changes:
-                key = str(change.entry_id)
-                if change.kind == "add":
-                    # The entry as it is now; if it was removed since, its remove follows.
-                    if change.entry is not None:
-                        lists = index_lists(change.entry.lists)
-                        self._index.add(key, entry_identity(change.entry), lists)
-                else:
-                    self._index.remove(key)
-                newest = max(newest, change.version)
-                self.changes_applied += 1
+            adds: list[tuple[str, Identity, int]] = []
+            try:
+                for change in changes:
+                    key = str(change.entry_id)
+                    if change.kind == "add":
+                        # The entry as it is now; if it was removed since, its remove follows.
+                        if change.entry is not None:
+                            lists = index_lists(change.entry.lists)
+                            adds.append((key, entry_identity(change.entry), lists))
+                    else:
+                        if adds:
+                            index.add_many(adds)
+                            adds = []
+                        index.remove(key)
+                    newest = max(newest, change.version)
+                    self.changes_applied += 1
+                if adds:
+                    index.add_many(adds)
+            except Exception:
+                # Half-applied: drop the index so the next match builds it afresh.
+                self._index = self._engine = self._version = None
+                raise
             self._version = newest
             return newest
 
