@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from api.deps import CaseworkerPrincipal, ConnDep, StateDep
-from vbs.errors import FieldError, ServiceUnavailable, ValidationFailed
+from vbs.errors import ServiceUnavailable, ValidationFailed
 from vbs.repo.barred_list import BarredEntry
 from vbs.services import barred_list
 
@@ -179,20 +179,21 @@ def search(
     state: StateDep,
     conn: ConnDep,
 ) -> SearchOut:
-    from matching.identity import Identity, Name, PartialDate
-    from vbs.services.matcher_holder import lists_for_workforce, to_outcome
+    from vbs.services.matcher_holder import entry_identity, lists_for_workforce, to_outcome
 
-    try:
-        dob_text = barred_list.parse_partial_date(body.date_of_birth)
-    except ValueError as exc:
-        raise ValidationFailed([FieldError("date_of_birth", str(exc))]) from None
-    identity = Identity(
-        forenames=body.forenames,
-        surname=body.surname,
-        date_of_birth=PartialDate.parse(dob_text) if dob_text else None,
-        previous_names=tuple(Name.parse_full(n) for n in body.previous_names),
-        gender=body.gender if body.gender in ("female", "male") else None,
+    wanted, errors = barred_list.validate_entry(
+        barred_list.EntryInput(
+            forenames=body.forenames,
+            surname=body.surname,
+            date_of_birth=body.date_of_birth,
+            lists="children",
+            previous_names=body.previous_names,
+            gender=body.gender,
+        )
     )
+    if wanted is None:
+        raise ValidationFailed(errors)
+    identity = entry_identity(wanted)
     holder = matcher_holder(request)
     try:
         result, version = holder.match(conn, identity, lists_for_workforce(body.lists))

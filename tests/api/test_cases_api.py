@@ -68,6 +68,8 @@ def test_referral_validation(accounts: Accounts) -> None:
     fields = {e["field"] for e in res.json()["errors"]}
     assert {"date_of_birth", "surname", "colour"} <= fields
     assert "Dana" not in res.text
+    nul = employer.post("/v1/referrals", json={**PERSON, "summary": "bad\x00byte"})
+    assert nul.status_code == 422 and nul.json()["errors"][0]["field"] == "summary"
     future = employer.post("/v1/referrals", json={**PERSON, "date_of_birth": "2999-01-01"})
     assert future.status_code == 422
     assert future.json()["errors"][0]["field"] == "date_of_birth"
@@ -111,6 +113,11 @@ def test_case_lifecycle_through_the_api(accounts: Accounts, app_state: AppState)
         f"/v1/cases/{referral_id}/transitions", json={"action": "assess_risk", "reason": "x"}
     )
     assert res.status_code == 409
+    res = cw.post(
+        f"/v1/cases/{referral_id}/transitions",
+        json={"action": "begin_assessment", "reason": "nul\x00"},
+    )
+    assert res.status_code == 422 and res.json()["errors"][0]["field"] == "reason"
     res = cw.post(f"/v1/cases/{referral_id}/transitions", json={"action": "fly", "reason": "x"})
     assert res.status_code == 422 and res.json()["errors"][0]["field"] == "action"
     res = cw.post(

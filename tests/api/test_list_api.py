@@ -108,6 +108,13 @@ def test_search_validation(accounts: Accounts) -> None:
     res = cw.post("/v1/list/search", json={"forenames": "", "surname": "B", "extra": 1})
     assert res.status_code == 422
     assert {e["field"] for e in res.json()["errors"]} == {"forenames", "extra"}
+    res = cw.post("/v1/list/search", json={"forenames": "A\x00", "surname": "B"})
+    assert res.status_code == 422 and res.json()["errors"][0]["field"] == "forenames"
+    res = cw.post(
+        "/v1/list/search", json={"forenames": "A", "surname": "B", "previous_names": [" "]}
+    )
+    assert res.status_code == 422
+    assert res.json()["errors"][0]["field"] == "previous_names[0]"
     res = cw.post("/v1/list/search", json={"forenames": "A", "surname": "B", "lists": "pets"})
     assert res.status_code == 422
 

@@ -73,6 +73,7 @@ REQUIRED_COLUMNS = ("list_id", "forenames", "surname", "date_of_birth", "previou
 _LIST_NAMES = {"children": LIST_CHILDREN, "adults": LIST_ADULTS}
 _DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_TEXT_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # allows \t \n \r
 
 
 class Auditor(Protocol):
@@ -294,13 +295,28 @@ def _require_list_role(principal: Principal) -> None:
         raise Forbidden("only the authority keeps the barred list")
 
 
-def _reason(reason: str) -> str:
-    text = " ".join(reason.split())
+def clean_text(text: str, field: str, max_len: int, errors: list[FieldError]) -> str:
+    """Free text (a reason, a summary): stripped, not empty, not too long, no control
+    characters other than tabs and line breaks. Errors never echo the text."""
+    text = text.strip()
     if not text:
-        raise ValidationFailed([FieldError("reason", "must not be empty")])
-    if len(text) > 2000:
-        raise ValidationFailed([FieldError("reason", "longer than 2000 characters")])
+        errors.append(FieldError(field, "must not be empty"))
+    elif len(text) > max_len:
+        errors.append(FieldError(field, f"longer than {max_len} characters"))
+    elif _TEXT_CONTROL_RE.search(text):
+        errors.append(FieldError(field, "contains control characters"))
     return text
+
+
+def clean_reason(reason: str) -> str:
+    errors: list[FieldError] = []
+    text = clean_text(" ".join(reason.split()), "reason", 2000, errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return text
+
+
+_reason = clean_reason
 
 
 def _find_duplicates(

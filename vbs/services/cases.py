@@ -223,11 +223,7 @@ def _validate_case(raw: CaseInput, today: date) -> tuple[NewCase | None, list[Fi
             errors.append(FieldError("date_of_birth", "date in the future"))
         elif dob.year < 1900:
             errors.append(FieldError("date_of_birth", "year before 1900"))
-    summary = raw.summary.strip()
-    if not summary:
-        errors.append(FieldError("summary", "must not be empty"))
-    elif len(summary) > 10_000:
-        errors.append(FieldError("summary", "longer than 10000 characters"))
+    summary = barred_list.clean_text(raw.summary, "summary", 10_000, errors)
     if raw.route not in ROUTES:
         errors.append(FieldError("route", "must be one of " + ", ".join(sorted(ROUTES))))
     if errors or entry is None or dob is None:
@@ -335,13 +331,7 @@ def allowed_actions(
     return out
 
 
-def _reason(reason: str) -> str:
-    text = " ".join(reason.split())
-    if not text:
-        raise ValidationFailed([FieldError("reason", "must not be empty")])
-    if len(text) > 2000:
-        raise ValidationFailed([FieldError("reason", "longer than 2000 characters")])
-    return text
+_reason = barred_list.clean_reason
 
 
 def _previous_state(conn: psycopg.Connection, case_id: UUID) -> str:
