@@ -215,12 +215,15 @@ def fill_check_form(
     dob: str,
     workforce: str = "Children",
     declarations: bool = True,
+    previous_names: str = "",
 ) -> None:
     """Fill the check form (dob as YYYY-MM-DD) and submit it."""
     page.goto("/checks/new")
     page.get_by_label("Your reference").fill(reference)
     page.get_by_label("First names").fill(forenames)
     page.get_by_label("Last name").fill(surname)
+    if previous_names:
+        page.get_by_label("Previous full names (optional)").fill(previous_names)
     year, month, day = dob.split("-")
     page.get_by_label("Day").fill(day)
     page.get_by_label("Month").fill(month)
