@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from loadtests.scoring import Outcome, format_report, pct, read_truth, score, table
+from loadtests.scoring import Outcome, Truth, format_report, pct, read_truth, score, table
 
 
 def _matching() -> Any:
@@ -166,7 +166,40 @@ def _rss_mb() -> tuple[float, float]:
 # --------------------------------------------------------------------------- synthetic
 
 
-def bench_synthetic(data: Path, workers: int, limit: int | None, chunk: int) -> str:
+def write_errors(path: Path, outcomes: list[Outcome], truth: dict[str, Truth]) -> int:
+    """The checks the matcher got wrong, for looking at (synthetic data only): a true match
+    whose entry is not in band match, or any other check in band match or possible."""
+    n = 0
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(
+            (
+                "reference",
+                "kind",
+                "corruption",
+                "list_id",
+                "related_list_id",
+                "band",
+                "best_key",
+                "true_entry_band",
+            )
+        )
+        for o in outcomes:
+            t = truth[o.reference]
+            landed = o.band_of(t.list_id) if t.list_id else ""
+            wrong = landed != "match" if t.kind == "true_match" else o.band != "no_match"
+            if wrong:
+                best = o.candidates[0][0] if o.candidates else ""
+                w.writerow(
+                    (o.reference, t.kind, t.corruption, t.list_id, t.related, o.band, best, landed)
+                )
+                n += 1
+    return n
+
+
+def bench_synthetic(
+    data: Path, workers: int, limit: int | None, chunk: int, errors: Path | None = None
+) -> str:
     global _ENGINE, _CHECKS, _REFS, _WANT
     eng_mod, _, idx_mod = _matching()
     lines: list[str] = []
@@ -201,6 +234,8 @@ def bench_synthetic(data: Path, workers: int, limit: int | None, chunk: int) -> 
     blocked: list[tuple[int, frozenset[str] | None]] = run_parallel(_blocking, n, workers, chunk)
     t_block = time.perf_counter() - t0
     rep = score(outcomes, truth)
+    if errors is not None:
+        write_errors(errors, outcomes, truth)
 
     rows: list[tuple[str, str]] = [
         ("list entries", f"{len(lst.keys)} ({len(lst.bad)} rows rejected)"),
@@ -347,6 +382,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--limit", type=int, default=None, help="match only the first N checks")
     ap.add_argument("--chunk", type=int, default=2000, help="checks per match_many call")
+    ap.add_argument(
+        "--errors",
+        type=Path,
+        default=None,
+        help="write the checks the matcher got wrong to this CSV",
+    )
     ap.add_argument("--febrl3", action="store_true", help="also (or only) run the FEBRL3 data set")
     args = ap.parse_args(argv)
     if args.data is None and not args.febrl3:
@@ -363,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ap.error(
                     f"--data: {args.data / name} not found (run python -m loadtests.synth first)"
                 )
-        print(bench_synthetic(args.data, args.workers, args.limit, args.chunk))
+        print(bench_synthetic(args.data, args.workers, args.limit, args.chunk, args.errors))
         print()
     if args.febrl3:
         print(bench_febrl3())

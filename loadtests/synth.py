@@ -28,7 +28,8 @@ Population (list entries and non-matching applicants drawn the same way)
 
 Checks: 10% true matches, 2% twins, 1.5% same-name parent/child, 1.5% namesakes, the rest
 (85%) non-matches, shuffled. Non-matches and hard negatives never share first forename,
-surname and full date of birth with any list entry (that case cannot be told apart).
+surname and a date of birth consistent with the list's (full, or as far as a partial list date
+goes) with any name (current, maiden, alias) of any list entry: that case cannot be told apart.
 
 True-match corruptions (share of true matches): exact 20%, typo 15% (insert/delete/substitute/
 transpose one letter of the first forename or the surname), nickname 8% (``nicknames``
@@ -72,7 +73,7 @@ from nicknames import NickNamer
 
 from loadtests.names import Group, groups, romanizations
 
-SYNTH_VERSION = "1"
+SYNTH_VERSION = "2"  # 2: non-matches also avoid partial list dates and previous names
 REFERENCE_DATE = dt.date(2025, 1, 1)
 
 # Check mix (share of all checks).
@@ -688,7 +689,8 @@ def make_checks(
     keys = _list_keys(data)
 
     def clash(first: str, surname: str, dob: dt.date) -> bool:
-        return _fold_key(first, surname, dob.isoformat()) in keys
+        iso = dob.isoformat()
+        return any(_fold_key(first, surname, d) in keys for d in (iso, iso[:7], iso[:4], ""))
 
     gs = groups()
     # Twins.
@@ -778,17 +780,27 @@ def make_checks(
 
 
 def _list_keys(data: ListData) -> set[str]:
+    """First forename | surname | date of birth *as far as the list knows it*, for every name
+    of every entry (current, maiden, alias), romanised and folded."""
     p = data.people
     gs = groups()
     dob_s = p.dob.astype(str)
+    cut = {0: 10, 1: 7, 2: 4, 3: 0}
     keys = set()
     for i in range(len(data.ids)):
         g = gs[int(p.group[i])]
         first = str(p.first[i])
         sur = str(p.surname[i])
-        if g.script == "other":
-            first, sur = render_name(g, first, False), render_name(g, sur, False)
-        keys.add(_fold_key(first, sur, str(dob_s[i])))
+        names = [(first, sur)]
+        if data.maiden[i]:
+            names.append((first, str(data.maiden[i])))
+        if data.alias_first[i]:
+            names.append((str(data.alias_first[i]), sur))
+        dob = str(dob_s[i])[: cut[int(data.dob_form[i])]]
+        for f, s in names:
+            if g.script == "other":
+                f, s = render_name(g, f, False), render_name(g, s, False)
+            keys.add(_fold_key(f, s, dob))
     return keys
 
 
