@@ -101,6 +101,8 @@ def test_employer_cannot_change_the_list(db: ConnectionPool, audit: AuditLog) ->
     ("field", "raw"),
     [
         ("forenames", person(forenames="  ")),
+        ("forenames", person(forenames="Ann\x00")),
+        ("surname", person(surname="Lee\ud800")),
         ("surname", person(surname="x" * 201)),
         ("date_of_birth", person(date_of_birth="1980-02-30")),
         ("date_of_birth", person(date_of_birth="2999")),

@@ -72,8 +72,9 @@ GENDERS = frozenset({"female", "male", "unspecified"})
 REQUIRED_COLUMNS = ("list_id", "forenames", "surname", "date_of_birth", "previous_names", "lists")
 _LIST_NAMES = {"children": LIST_CHILDREN, "adults": LIST_ADULTS}
 _DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-_TEXT_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # allows \t \n \r
+# Control characters, and lone surrogates (not encodable as UTF-8).
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+_TEXT_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # \t \n \r ok
 
 
 class Auditor(Protocol):
