@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vbs.commands.screen",
     "vbs.commands.listcmd",
     "vbs.commands.cases",
+    "vbs.commands.match",
 )
 
 Handler = Callable[[argparse.Namespace], int]
