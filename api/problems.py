@@ -109,9 +109,7 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    if not request.url.path.startswith("/v1") and "text/html" in request.headers.get(
-        "accept", ""
-    ):
+    if not request.url.path.startswith("/v1") and "text/html" in request.headers.get("accept", ""):
         from api.pages.base import error_page  # a browser asking for a page: an HTML page
 
         return error_page(request, exc.status_code)
