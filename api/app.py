@@ -20,6 +20,8 @@ from typing import Any
 import redis
 from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from api import problems
 from api.metrics import MetricsMiddleware
@@ -76,7 +78,13 @@ def redis_client(settings: Settings) -> redis.Redis:
         from vbs import embedded
 
         url = embedded.start_redis(settings.data_dir)
-    return redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=5.0)
+    # Fail fast when Redis is down (the request then answers 503): two quick retries.
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=5.0,
+        socket_connect_timeout=2.0,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
+    )
 
 
 def open_core(settings: Settings, stack: ExitStack) -> AppState:

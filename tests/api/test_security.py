@@ -13,6 +13,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, ConfigDict, Field
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from api.app import AppState, create_app
 from api.deps import (
@@ -210,7 +212,12 @@ def test_database_or_redis_down_is_503(
     k = accounts.client_as(key)
     # Redis unreachable: the quota cannot be checked, so nothing is done (fail closed).
     real_redis = app_state.redis
-    app_state.redis = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    app_state.redis = redis.Redis(
+        host="127.0.0.1",
+        port=1,
+        socket_connect_timeout=0.5,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
+    )
     try:
         res = k.post("/v1/probe/client")
         assert res.status_code == 503 and int(res.headers["Retry-After"]) > 0
