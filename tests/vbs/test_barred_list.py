@@ -375,3 +375,33 @@ def test_cli_import_reports_likely_duplicates(
     out = capsys.readouterr().out
     assert "1 new entries look like someone already listed" in out
     assert "line 3: entry" in out
+
+
+def test_two_imports_of_one_list_id_at_once(db: ConnectionPool, audit: AuditLog) -> None:
+    """The second import waits for the list lock, then finds the list_id taken: a clear
+    line-numbered error, not a unique-violation crash."""
+    import time
+
+    text = (HEADER + "Q1,Ann,Lee,1990,,adults,\n").encode()
+    first_holds_lock = threading.Event()
+    outcome: list[object] = []
+
+    def second() -> None:
+        first_holds_lock.wait()
+        try:
+            with transaction(db) as conn:
+                bl.import_csv(conn, audit, CASEWORKER, text)
+            outcome.append("imported")
+        except ValidationFailed as exc:
+            outcome.append([e.field for e in exc.errors])
+
+    t = threading.Thread(target=second)
+    t.start()
+    with transaction(db) as conn:
+        bl.import_csv(conn, audit, CASEWORKER, text)
+        first_holds_lock.set()
+        time.sleep(0.5)  # the second import is now blocked on the list version lock
+    t.join()
+    assert outcome == [["line 2: list_id"]]
+    with transaction(db) as conn:
+        assert bl.current_version(conn) == 1

@@ -369,6 +369,8 @@ def add_entry(
         raise Conflict("list_id: already used by another entry")
     dups = _find_duplicates(conn, finder, [entry], exclude_duplicates)[0]
     version = repo.next_version(conn)
+    if entry.list_ref is not None and repo.existing_list_refs(conn, [entry.list_ref]):
+        raise Conflict("list_id: already used by another entry")  # taken meanwhile
     entry_id = repo.insert_entry(conn, entry, version)
     repo.insert_change(
         conn,
@@ -535,6 +537,22 @@ def parse_csv(source: TextIO) -> list[tuple[int, NewEntry]]:
     return out
 
 
+def _refuse_taken_refs(conn: psycopg.Connection, parsed: Sequence[tuple[int, NewEntry]]) -> None:
+    refs = [e.list_ref for _, e in parsed if e.list_ref is not None]
+    taken: set[str] = set()
+    for start in range(0, len(refs), 10_000):
+        taken |= repo.existing_list_refs(conn, refs[start : start + 10_000])
+    if taken:
+        raise ValidationFailed(
+            [
+                FieldError(f"line {line}: list_id", "already on the list")
+                for line, e in parsed
+                if e.list_ref in taken
+            ],
+            detail="list_id already on the list",
+        )
+
+
 def import_csv(
     conn: psycopg.Connection,
     audit: Auditor,
@@ -558,22 +576,12 @@ def import_csv(
             raise ValidationFailed([FieldError("file", "not UTF-8 text")]) from None
         source = io.StringIO(text, newline="")
     parsed = parse_csv(source)
-    refs = [e.list_ref for _, e in parsed if e.list_ref is not None]
-    taken: set[str] = set()
-    for start in range(0, len(refs), 10_000):
-        taken |= repo.existing_list_refs(conn, refs[start : start + 10_000])
-    if taken:
-        raise ValidationFailed(
-            [
-                FieldError(f"line {line}: list_id", "already on the list")
-                for line, e in parsed
-                if e.list_ref in taken
-            ],
-            detail="list_id already on the list",
-        )
+    _refuse_taken_refs(conn, parsed)  # early, before the (slower) duplicate search
     entries = [e for _, e in parsed]
     dups = _find_duplicates(conn, finder, entries)
     version = repo.next_version(conn)
+    # Again under the list lock: an import committed meanwhile may have taken a list_id.
+    _refuse_taken_refs(conn, parsed)
     ids = repo.copy_entries(
         conn, entries, version, by_user=principal.user_id, by_role=principal.role, reason=why
     )
