@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -43,6 +44,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "api.routes.reviews",
     "api.routes.alerts",
     "api.routes.notifications",
+    "api.routes.batches",
     "api.pages.assets",
     "api.pages.signin",
     "api.pages.employer",
@@ -69,6 +71,8 @@ class AppState:
     extras: dict[str, Any] = field(default_factory=dict)
     # The process's matcher holder (vbs.services.matcher_holder.MatcherHolder).
     matcher: Any = None
+    # The batch queue (RQ, ids only): api.routes.batches enqueues after its commit.
+    batch_queue: Any = None
 
 
 def redis_client(settings: Settings) -> redis.Redis:
@@ -139,6 +143,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             threading.Thread(
                 target=matcher_holder.warm, args=(state.matcher, state.pool), daemon=True
             ).start()
+            from batch import queue as batch_queue
+
+            state.batch_queue = batch_queue.get_queue(batch_queue.connect(conf))
+            stack.callback(state.batch_queue.connection.close)
+            if state.queue_depth is None:
+                state.queue_depth = functools.partial(batch_queue.depth, state.batch_queue)
             task = asyncio.create_task(_checkpoint_loop(state))
             try:
                 yield

@@ -98,3 +98,11 @@ def job_state(queue: Queue, job_id: str | None) -> str | None:
     if status is None:
         return None
     return str(status.value if isinstance(status, JobStatus) else status)
+
+
+def depth(queue: Queue) -> dict[str, int]:
+    """Jobs waiting in the queue (for /metrics); empty when Redis cannot be reached."""
+    try:
+        return {queue.name: int(queue.count)}
+    except redis.RedisError:
+        return {}

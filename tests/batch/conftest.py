@@ -17,11 +17,12 @@ from rq.serializers import JSONSerializer
 
 from batch import jobs
 from batch.worker import BatchWorker
+from tests.api.conftest import accounts, app_state, client  # noqa: F401  (API fixtures)
 from vbs.audit import AuditLog
 from vbs.config import Settings
 from vbs.db import transaction
 from vbs.principal import Principal
-from vbs.repo import accounts
+from vbs.repo import accounts as accounts_repo
 from vbs.repo import batches as repo
 from vbs.services import barred_list as bl
 
@@ -49,8 +50,8 @@ def audit(tmp_path: Path) -> AuditLog:
 @pytest.fixture
 def client_org(db: ConnectionPool) -> Client:
     with transaction(db) as conn:
-        org = accounts.insert_org(conn, f"Body {secrets.token_hex(3)}", "registered_body")
-        user = accounts.insert_user(
+        org = accounts_repo.insert_org(conn, f"Body {secrets.token_hex(3)}", "registered_body")
+        user = accounts_repo.insert_user(
             conn, org.id, f"rb{secrets.token_hex(4)}@x.test", "registered_body", "x", None
         )
     principal = Principal(
@@ -104,13 +105,13 @@ def ctx(
     context.pool.close()
 
 
-def store_batch(pool: ConnectionPool, client: Client, data: bytes) -> UUID:
+def store_batch(pool: ConnectionPool, owner: Client, data: bytes) -> UUID:
     """What the upload route stores (bypassing its checks, so tests can store anything)."""
     with transaction(pool) as conn:
         batch = repo.create_batch(
             conn,
-            org_id=client.org_id,
-            user_id=client.principal.user_id,
+            org_id=owner.org_id,
+            user_id=owner.principal.user_id,
             api_key_id=None,
             file_bytes=len(data),
             file_sha256=hashlib.sha256(data).digest(),
