@@ -93,11 +93,31 @@ def _canonical(row: repo.AuditRow) -> bytes:
     return json.dumps(content, separators=(",", ":"), ensure_ascii=True).encode()
 
 
+# Detail keys that would carry personal data: refused outright (a programming error).
+PERSONAL_KEYS = frozenset(
+    {
+        "name",
+        "names",
+        "full_name",
+        "forenames",
+        "surname",
+        "previous_names",
+        "date_of_birth",
+        "dob",
+        "email",
+        "password",
+        "totp",
+    }
+)
+
+
 def _check_detail(detail: Mapping[str, object]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in detail.items():
         if not isinstance(k, str):
             raise TypeError("audit detail keys must be strings")
+        if k.lower() in PERSONAL_KEYS:
+            raise ValueError(f"audit detail must not hold personal data (key {k!r})")
         out[k] = v
     return out
 

@@ -208,3 +208,9 @@ def test_key_from_setting(settings: Settings) -> None:
     log = audit_log_from_settings(s)
     assert not (s.data_dir / "audit.key").exists()
     assert log.checkpoint_path == s.audit_checkpoint_file()
+
+
+def test_detail_refuses_personal_keys(db: ConnectionPool, audit: AuditLog) -> None:
+    with db.connection() as conn, conn.transaction(), pytest.raises(ValueError):
+        audit.record(conn, None, "check.create", detail={"surname": "x"})
+    assert _record(db, audit, 1) == [1]
