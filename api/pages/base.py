@@ -12,11 +12,11 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 
-from api.deps import SESSION_COOKIE, require_roles
+from api.deps import SESSION_COOKIE, ConnDep, PrincipalDep, StateDep, require_roles
 from api.pages.render import home_for, render
 from api.problems import UNAVAILABLE_ERRORS
 from vbs.errors import Unauthorized, VbsError
@@ -102,15 +102,18 @@ def page_router() -> APIRouter:
 
 def page_roles(*roles: str) -> Callable[..., Awaitable[Principal]]:
     """Only these roles, signed in with a session (API keys never reach the pages)."""
-    role_dependency = require_roles(*roles)
+    role_check = require_roles(*roles)
 
     async def dependency(
-        request: Request,
-        principal: Principal = Depends(role_dependency),  # noqa: B008 - a local dependency
+        request: Request, principal: PrincipalDep, state: StateDep, conn: ConnDep
     ) -> Principal:
+        # Known before the role check, so that a refusal page still shows who is signed in.
+        if principal.user_id is not None and principal.api_key_id is None:
+            request.state.principal = principal
+        # The API's own role check: it refuses (403) with an audit event.
+        await role_check(request, principal, state, conn)
         if principal.api_key_id is not None or principal.user_id is None:
             raise Unauthorized("sign in to use the web pages")
-        request.state.principal = principal
         return principal
 
     return dependency
