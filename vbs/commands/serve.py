@@ -158,7 +158,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         nonlocal stop_requested
         stop_requested = True
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, on_signal) for s in handled}
     started = Started()
     children: list[subprocess.Popen[bytes]] = []
     code = 0
@@ -173,9 +174,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         env = _child_env(settings)
         serve = [sys.executable, "-m", "vbs", "serve", "--no-migrate"]
         serve += ["--host", host, "--port", str(port)]
-        children.append(subprocess.Popen(serve, env=env))
+        # Own sessions: Ctrl-C reaches only this process, which then stops each child once
+        # (a second signal would make the worker abandon a job in progress).
+        children.append(subprocess.Popen(serve, env=env, start_new_session=True))
         if has_command("worker"):
-            children.append(subprocess.Popen([sys.executable, "-m", "vbs", "worker"], env=env))
+            worker = [sys.executable, "-m", "vbs", "worker"]
+            children.append(subprocess.Popen(worker, env=env, start_new_session=True))
         else:
             print("(no `vbs worker` command yet: batches will wait in the queue)", flush=True)
         print(f"vbs is running at http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
@@ -186,6 +190,9 @@ def cmd_up(args: argparse.Namespace) -> int:
                 code = 1
                 break
             time.sleep(0.2)
+    except Exception as exc:
+        print(f"error: vbs up failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        code = 1
     finally:
         _stop_children(children)
         if not stop_servers(settings, started):
