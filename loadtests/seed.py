@@ -476,7 +476,7 @@ def seed(
     needed = identities + batch_files * batch_rows
     # The synthetic checks are 10% true matches and 5% hard negatives; ask for enough
     # that each kind's share of the mix (near-misses 12%) is there, after the pre-screen.
-    checks = max(2_000, int(needed * 2.8))
+    checks = max(2_000, int(needed * 3.0))
     t0 = time.monotonic()
     folder = synth_data(list_size, checks, seed, log)
     timings["synth_s"] = round(time.monotonic() - t0, 1)
@@ -492,17 +492,24 @@ def seed(
 
     t0 = time.monotonic()
     applicants = read_applicants(folder, lists_of, seed, run_tag)
+    batch_total = batch_files * batch_rows
+    want_single = {k: round(identities * share) for k, share in MIX.items()}
+    want_batch = {k: round(batch_total * share) for k, share in MIX.items()}
+    # Screen only what the run needs, with a margin for the identities the screen drops.
+    by_kind = {k: [a for a in applicants if a.kind == k] for k in MIX}
+    screened = [
+        a for k in MIX for a in by_kind[k][: int((want_single[k] + want_batch[k]) * 1.15) + 50]
+    ]
     screen_stats: dict[str, Any] | None = None
     if screen:
-        applicants, screen_stats = prescreen(owner_url, settings, applicants, log)
+        screened, screen_stats = prescreen(owner_url, settings, screened, log)
     timings["identities_s"] = round(time.monotonic() - t0, 1)
     singles: list[Applicant] = []
     rest: list[Applicant] = []
-    for kind, share in MIX.items():
-        of_kind = [a for a in applicants if a.kind == kind]
-        want = round(identities * share)
-        singles.extend(of_kind[:want])
-        rest.extend(of_kind[want:])
+    for kind in MIX:
+        of_kind = [a for a in screened if a.kind == kind]
+        singles.extend(of_kind[: want_single[kind]])
+        rest.extend(of_kind[want_single[kind] : want_single[kind] + want_batch[kind]])
     random.Random(seed).shuffle(singles)
     random.Random(seed + 1).shuffle(rest)
     with (out_dir / "identities.jsonl").open("w", encoding="utf-8") as fh:
