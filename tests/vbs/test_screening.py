@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -123,3 +126,30 @@ def test_screening_covers_every_version_since_the_cursor(
         report = screening.screen_pending(conn, holder, audit)
     assert sorted(map(str, report.moved_to_review)) == sorted([str(a.id), str(k.id)])
     assert report.to_version == 2
+
+
+def test_vbs_screen_command(
+    db: ConnectionPool, owner_url: str, audit: AuditLog, actors: Actors, tmp_path: Path
+) -> None:
+    with transaction(db) as conn:
+        cleared = checks.run_check(conn, new_holder(), audit, actors.employer, request())
+    bar(db, audit, "Alice Mary", "Oyelaran", "1980-03-12")
+    env = {
+        **os.environ,
+        "VBS_DATABASE_URL": owner_url,
+        "VBS_DATA_DIR": str(tmp_path / "data"),
+        "VBS_AUDIT_KEY": "k" * 32,
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "vbs", "screen"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "1 moved to review" in out.stdout
+    with transaction(db) as conn:
+        row = check_repo.get_check(conn, cleared.id)
+    assert row is not None and row.outcome == "under_review"
