@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import Accounts
@@ -128,3 +131,20 @@ def test_audit_view_for_admin_only(client: TestClient, accounts: Accounts) -> No
     assert len(events) == 1 and events[0]["detail"]["route"] == "/v1/audit"
     logins = admin.get("/v1/audit", params={"action": "auth.login"}).json()["events"]
     assert len(logins) == 2
+
+
+def test_failed_login_leaks_no_personal_data(
+    client: TestClient, accounts: Accounts, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    res = client.post(
+        "/v1/auth/login", json={"email": "jane.doe@example.test", "password": "not-her-password"}
+    )
+    assert res.status_code == 401
+    assert "jane" not in res.text.lower() and "jane" not in caplog.text.lower()
+    with accounts.pool.connection() as conn:
+        rows = conn.execute("SELECT action, detail::text, object_id FROM audit_event").fetchall()
+    assert [r[0] for r in rows] == ["auth.login.failed"]
+    assert all("jane" not in f"{r[1]} {r[2]}".lower() for r in rows)
+    keys = accounts.state.redis.keys("vbs:login:*")
+    assert keys and all(b"jane" not in k for k in keys)
