@@ -237,23 +237,29 @@ def revoke_api_key(conn: psycopg.Connection, key_id: UUID) -> bool:
 
 def active_key_by_hash(conn: psycopg.Connection, key_hash: bytes) -> ActiveKey | None:
     """The key if it is not revoked, its organisation is enabled and its creator (if any)
-    is not disabled; marks it used."""
+    is not disabled. Marks it used at most once a minute (no write on every request)."""
     with conn.cursor(row_factory=class_row(ActiveKey)) as cur:
         cur.execute(
             """
-            UPDATE api_key k SET last_used_at = now()
-            FROM organisation o
-            WHERE k.key_hash = %s AND o.id = k.org_id
+            SELECT k.id, k.org_id, o.kind AS org_kind
+            FROM api_key k JOIN organisation o ON o.id = k.org_id
+            WHERE k.key_hash = %s
               AND k.revoked_at IS NULL AND o.disabled_at IS NULL
               AND o.kind IN ('employer', 'registered_body')
               AND NOT EXISTS (
                   SELECT 1 FROM app_user c WHERE c.id = k.created_by AND c.disabled_at IS NOT NULL
               )
-            RETURNING k.id, k.org_id, o.kind AS org_kind
             """,
             (key_hash,),
         )
-        return cur.fetchone()
+        key = cur.fetchone()
+    if key is not None:
+        conn.execute(
+            "UPDATE api_key SET last_used_at = now() WHERE id = %s "
+            "AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
+            (key.id,),
+        )
+    return key
 
 
 # --- sessions -----------------------------------------------------------------------
@@ -285,20 +291,28 @@ def touch_active_session(
     conn: psycopg.Connection, id_hash: bytes, idle_seconds: int
 ) -> ActiveSession | None:
     """The session if live (not revoked, not past its absolute expiry or idle timeout, its
-    user and organisation enabled); extends its idle window."""
+    user and organisation enabled). Extends its idle window, writing at most every 15 s."""
     with conn.cursor(row_factory=class_row(ActiveSession)) as cur:
         cur.execute(
             """
-            UPDATE web_session s SET last_seen_at = now()
-            FROM app_user u JOIN organisation o ON o.id = u.org_id
-            WHERE s.id_hash = %s AND u.id = s.user_id
+            SELECT s.user_id, u.org_id, o.kind AS org_kind, u.role, s.csrf_token,
+                   s.created_at, s.last_seen_at, s.expires_at
+            FROM web_session s
+            JOIN app_user u ON u.id = s.user_id
+            JOIN organisation o ON o.id = u.org_id
+            WHERE s.id_hash = %s
               AND s.revoked_at IS NULL
               AND s.expires_at > now()
               AND s.last_seen_at > now() - make_interval(secs => %s)
               AND u.disabled_at IS NULL AND o.disabled_at IS NULL
-            RETURNING s.user_id, u.org_id, o.kind AS org_kind, u.role, s.csrf_token,
-                      s.created_at, s.last_seen_at, s.expires_at
             """,
             (id_hash, idle_seconds),
         )
-        return cur.fetchone()
+        session = cur.fetchone()
+    if session is not None:
+        conn.execute(
+            "UPDATE web_session SET last_seen_at = now() WHERE id_hash = %s "
+            "AND last_seen_at < now() - interval '15 seconds'",
+            (id_hash,),
+        )
+    return session
