@@ -48,6 +48,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "api.pages.assets",
     "api.pages.signin",
     "api.pages.employer",
+    "api.pages.batches",
     "api.pages.casework",
     "api.pages.admin",
 )

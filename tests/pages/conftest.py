@@ -89,6 +89,9 @@ def live_server(
         cookie_secure=False,
         db_pool_min=1,
         db_pool_max=6,
+        # Generous quotas: the tests check thousands of rows in a minute.
+        quota_rate_per_minute=1_000_000,
+        quota_org_rate_per_minute=1_000_000,
     )
     app = create_app(settings)
     port = _free_port()
