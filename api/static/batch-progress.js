@@ -21,7 +21,8 @@ function set(name, value) {
 
 function show(batch) {
   const outcomes = batch.outcomes || {};
-  const done = (batch.rows_processed || 0) + (batch.rows_failed || 0);
+  // rows_processed counts every row dealt with, refused rows included.
+  const done = batch.rows_processed || 0;
   const total = batch.rows_total || 0;
   const percent = total > 0 ? Math.floor((100 * done) / total) : 0;
   set("rows_total", fmt(total));
