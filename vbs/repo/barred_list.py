@@ -9,25 +9,42 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
 import psycopg
-from psycopg.rows import dict_row
 
 ChangeKind = Literal["add", "remove"]
 
 LIST_CHILDREN = 1
 LIST_ADULTS = 2
 
-_ENTRY_COLUMNS = (
-    "id, list_ref, forenames, surname, date_of_birth, previous_names, gender, lists, "
-    "case_reference, barred_on, status, created_version, removed_version, created_at, "
-    "removed_at, identity_purged_at"
+# In BarredEntry's field order. previous_names comes as text and is parsed only when not
+# empty: psycopg's jsonb loader per row dominates a full list load otherwise.
+_ENTRY_FIELDS = (
+    "id",
+    "list_ref",
+    "forenames",
+    "surname",
+    "date_of_birth",
+    "previous_names::text",
+    "gender",
+    "lists",
+    "case_reference",
+    "barred_on",
+    "status",
+    "created_version",
+    "removed_version",
+    "created_at",
+    "removed_at",
+    "identity_purged_at",
 )
+_ENTRY_COLUMNS = ", ".join(_ENTRY_FIELDS)
+_E_ENTRY_COLUMNS = ", ".join(f"e.{c}" for c in _ENTRY_FIELDS)
+_N_ENTRY = len(_ENTRY_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,30 +120,47 @@ class Duplicate:
     matcher_version: str
 
 
-def _previous(raw: Any) -> tuple[PreviousName, ...]:
-    if raw is None:
+def _previous(raw: str | None) -> tuple[PreviousName, ...]:
+    if raw is None or raw == "[]":
         return ()
-    return tuple(PreviousName(str(p["forenames"]), str(p["surname"])) for p in raw)
+    return tuple(PreviousName(str(p["forenames"]), str(p["surname"])) for p in json.loads(raw))
 
 
-def _entry(row: dict[str, Any]) -> BarredEntry:
+_ENTRY_KEYS = tuple(f.split("::")[0] for f in _ENTRY_FIELDS)
+
+
+def entry_columns(alias: str = "") -> str:
+    """The select list :func:`entry_from_row` reads (prefixed with ``alias.`` if given)."""
+    return ", ".join(f"{alias}.{c}" for c in _ENTRY_FIELDS) if alias else _ENTRY_COLUMNS
+
+
+def entry_from_row(row: Sequence[Any] | Mapping[str, Any]) -> BarredEntry:
+    """A BarredEntry from a row selected with :func:`entry_columns` (a tuple row in that
+    order, or a dict row)."""
+    return _entry(row)
+
+
+def _entry(row: Sequence[Any] | Mapping[str, Any]) -> BarredEntry:
+    """A BarredEntry from the _ENTRY_FIELDS columns of a row (in that order)."""
+    if isinstance(row, Mapping):
+        row = [row[k] for k in _ENTRY_KEYS]
     return BarredEntry(
-        id=row["id"],
-        list_ref=row["list_ref"],
-        forenames=row["forenames"],
-        surname=row["surname"],
-        date_of_birth=row["date_of_birth"],
-        previous_names=_previous(row["previous_names"]),
-        gender=row["gender"],
-        lists=int(row["lists"]),
-        case_reference=row["case_reference"],
-        barred_on=row["barred_on"],
-        status=row["status"],
-        created_version=int(row["created_version"]),
-        removed_version=row["removed_version"],
-        created_at=row["created_at"],
-        removed_at=row["removed_at"],
-        identity_purged_at=row["identity_purged_at"],
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        _previous(row[5]),
+        row[6],
+        int(row[7]),
+        row[8],
+        row[9],
+        row[10],
+        int(row[11]),
+        row[12],
+        row[13],
+        row[14],
+        row[15],
     )
 
 
@@ -284,10 +318,9 @@ def insert_duplicates(conn: psycopg.Connection, duplicates: Sequence[Duplicate])
 
 
 def get_entry(conn: psycopg.Connection, entry_id: UUID) -> BarredEntry | None:
-    with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(
-            f"SELECT {_ENTRY_COLUMNS} FROM barred_entry WHERE id = %s", (entry_id,)
-        ).fetchone()
+    row = conn.execute(
+        f"SELECT {_ENTRY_COLUMNS} FROM barred_entry WHERE id = %s", (entry_id,)
+    ).fetchone()
     return _entry(row) if row is not None else None
 
 
@@ -313,19 +346,18 @@ def changes_since(
     conn: psycopg.Connection, version: int, limit: int | None = None
 ) -> list[ListChange]:
     """Adds and removes after ``version``, in version order (one statement: one snapshot)."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(
-            "SELECT c.version AS change_version, c.kind, c.entry_id, "
-            + ", ".join(f"e.{c.strip()}" for c in _ENTRY_COLUMNS.split(","))
-            + " FROM list_change c JOIN barred_entry e ON e.id = c.entry_id "
-            "WHERE c.version > %s ORDER BY c.version, c.id LIMIT %s",
-            (version, limit),
-        ).fetchall()
+    rows = conn.execute(
+        f"SELECT {_E_ENTRY_COLUMNS}, c.version, c.kind "
+        "FROM list_change c JOIN barred_entry e ON e.id = c.entry_id "
+        "WHERE c.version > %s ORDER BY c.version, c.id LIMIT %s",
+        (version, limit),
+    ).fetchall()
     out: list[ListChange] = []
     for row in rows:
-        kind: ChangeKind = row["kind"]
-        entry = _entry(row) if kind == "add" and row["identity_purged_at"] is None else None
-        out.append(ListChange(int(row["change_version"]), kind, row["entry_id"], entry))
+        kind: ChangeKind = row[_N_ENTRY + 1]
+        purged = row[15] is not None
+        entry = _entry(row) if kind == "add" and not purged else None
+        out.append(ListChange(int(row[_N_ENTRY]), kind, row[0], entry))
     return out
 
 
@@ -342,12 +374,11 @@ class ActiveList:
 
 def load_active(conn: psycopg.Connection, *, batch_size: int = 10_000) -> ActiveList:
     """Stream all barred entries with the list version of the same snapshot."""
-    cur = conn.cursor(name=f"load_active_{uuid.uuid4().hex}", row_factory=dict_row)
+    cur = conn.cursor(name=f"load_active_{uuid.uuid4().hex}")
     cur.itersize = batch_size
     cur.execute(
-        "SELECT s.version AS list_version, "
-        + ", ".join(f"e.{c.strip()}" for c in _ENTRY_COLUMNS.split(","))
-        + " FROM (SELECT coalesce((SELECT version FROM list_state WHERE id = 1), 0) AS version) s"
+        f"SELECT {_E_ENTRY_COLUMNS}, s.version"
+        " FROM (SELECT coalesce((SELECT version FROM list_state WHERE id = 1), 0) AS version) s"
         " LEFT JOIN barred_entry e ON e.status = 'barred'"
     )
     first = cur.fetchone()
@@ -357,14 +388,14 @@ def load_active(conn: psycopg.Connection, *, batch_size: int = 10_000) -> Active
 
     def stream() -> Iterator[BarredEntry]:
         try:
-            if first["id"] is not None:
+            if first[0] is not None:
                 yield _entry(first)
             for row in cur:
                 yield _entry(row)
         finally:
             cur.close()
 
-    return ActiveList(int(first["list_version"]), stream())
+    return ActiveList(int(first[_N_ENTRY]), stream())
 
 
 def history(
