@@ -662,17 +662,19 @@ def make_checks(
                 i = None
                 while i is None:
                     pair = r.choice(DOUBLE_PAIRS)
-                    i = _draw(
-                        r,
-                        n_list,
-                        lambda j, pr=pair: all(b.eligible(x, j) for x in pr),
-                        used,
-                        20_000,
-                    )
+
+                    def both(j: int, pr: tuple[str, str] = pair) -> bool:
+                        return all(b.eligible(x, j) for x in pr)
+
+                    i = _draw(r, n_list, both, used, 20_000)
                     kinds = pair
             else:
                 kinds = (kind,)
-                i = _draw(r, n_list, lambda j, kd=kind: b.eligible(kd, j), used)
+
+                def fits(j: int, kd: str = kind) -> bool:
+                    return b.eligible(kd, j)
+
+                i = _draw(r, n_list, fits, used)
                 if i is None:  # only on tiny lists (e.g. no O' surname at all): say so
                     print(f"synth: no list entry fits {kind}; made an exact match", file=sys.stderr)
                     kinds = ("exact",)

@@ -20,10 +20,12 @@ Nothing is downloaded: every source is a file inside an installed package.
 from __future__ import annotations
 
 import importlib
+import importlib.resources
 import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from anyascii import anyascii
@@ -115,9 +117,8 @@ _O_ROOTS = {
 
 
 def _census_path(name: str) -> Path:
-    import names as names_pkg  # the `names` package ships the census files beside its code
-
-    return Path(names_pkg.__file__).with_name(name)
+    """The census files ship inside the ``names`` package, beside its code."""
+    return Path(str(importlib.resources.files("names").joinpath(name)))
 
 
 def _read_census(name: str) -> tuple[list[str], np.ndarray]:
@@ -161,13 +162,12 @@ def _zipf_pool(names: list[str] | tuple[str, ...], salt: int) -> Pool:
     return _pool([uniq[i] for i in order], weights)
 
 
-def _provider(locale: str) -> type:
+def _provider(locale: str) -> Any:
     module = importlib.import_module(f"faker.providers.person.{locale}")
-    provider: type = module.Provider
-    return provider
+    return module.Provider
 
 
-def _seq(provider: type, *attrs: str) -> list[str]:
+def _seq(provider: Any, *attrs: str) -> list[str]:
     for attr in attrs:
         value = getattr(provider, attr, None)
         if value and list(value) != ["Doe"]:
