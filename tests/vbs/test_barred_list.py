@@ -405,3 +405,19 @@ def test_two_imports_of_one_list_id_at_once(db: ConnectionPool, audit: AuditLog)
     assert outcome == [["line 2: list_id"]]
     with transaction(db) as conn:
         assert bl.current_version(conn) == 1
+
+
+def test_purge_identity_service(db: ConnectionPool, audit: AuditLog) -> None:
+    with transaction(db) as conn:
+        a = bl.add_entry(conn, audit, CASEWORKER, person(), reason="r")
+        with pytest.raises(Conflict), conn.transaction():
+            bl.purge_identity(conn, audit, CASEWORKER, a.entry_id)
+        with pytest.raises(Forbidden), conn.transaction():
+            bl.purge_identity(conn, audit, EMPLOYER, a.entry_id)
+        bl.remove_entry(conn, audit, CASEWORKER, a.entry_id, reason="r")
+        bl.purge_identity(conn, audit, CASEWORKER, a.entry_id)
+        assert bl.get_entry(conn, a.entry_id).surname is None
+        with pytest.raises(Conflict), conn.transaction():
+            bl.purge_identity(conn, audit, CASEWORKER, a.entry_id)
+        assert [x for x, _ in audit_actions(conn)][-1] == "list.purge_identity"
+        assert [h.kind for h in bl.history(conn, entry_id=a.entry_id)] == ["add", "remove"]

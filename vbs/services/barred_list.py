@@ -62,6 +62,7 @@ __all__ = [
     "lists_from_mask",
     "load_active",
     "parse_lists",
+    "purge_identity",
     "remove_entry",
 ]
 
@@ -428,6 +429,26 @@ def remove_entry(
         conn, principal, "list.remove", "barred_entry", str(entry_id), {"version": version}
     )
     return version
+
+
+def purge_identity(
+    conn: psycopg.Connection, audit: Auditor, principal: Principal, entry_id: UUID
+) -> None:
+    """Erase the identity (names, date of birth, gender) of a *removed* entry.
+
+    The list history keeps ids only, so it stays whole; a barred entry cannot be purged.
+    """
+    _require_list_role(principal)
+    entry = repo.get_entry(conn, entry_id)
+    if entry is None:
+        raise NotFound("no such list entry")
+    if entry.status != "removed":
+        raise Conflict("only a removed entry's identity can be purged")
+    if entry.identity_purged_at is not None:
+        raise Conflict("the entry's identity is already purged")
+    if not repo.purge_identity(conn, entry_id):  # pragma: no cover - checked above
+        raise Conflict("the entry's identity could not be purged")
+    audit.record(conn, principal, "list.purge_identity", "barred_entry", str(entry_id))
 
 
 # --- import ----------------------------------------------------------------------------------
