@@ -144,9 +144,7 @@ def middle_levels(a: Side, b: Side, fn_level: IntArray) -> IntArray:
     has_a = a.mid1_len > 0
     has_b = b.mid1_len > 0
     full = (a.mid1 == b.mid1) & has_a & has_b
-    initial = (
-        has_a & has_b & ((a.mid1_len == 1) | (b.mid1_len == 1)) & (a.mid1_char == b.mid1_char)
-    )
+    initial = has_a & has_b & ((a.mid1_len == 1) | (b.mid1_len == 1)) & (a.mid1_char == b.mid1_char)
     conds = [
         fn_level == M.FN_MIDDLE_AS_FIRST,
         ~has_a & ~has_b,
@@ -223,8 +221,8 @@ def dob_levels(
     same_ym = full & same_y & (am == bm)
     partial = ~full
     months_ok = (am == 0) | (bm == 0) | (am == bm)
-    partial_ym = partial & same_y & (am > 0) & (bm > 0) & (am == bm) & (
-        (ad == 0) | (bd == 0) | (ad == bd)
+    partial_ym = (
+        partial & same_y & (am > 0) & (bm > 0) & (am == bm) & ((ad == 0) | (bd == 0) | (ad == bd))
     )
     partial_y = partial & same_y & months_ok
     days_ok = (ad == 0) | (bd == 0) | (ad == bd)
@@ -303,7 +301,9 @@ _DOB_TEXT = {
     "same_year_month": "same year and month, different day ({a} vs {b})",
     "missing": "date of birth missing on one side",
     "different": "different dates of birth ({a} vs {b})",
-    "partial_year_off_by_one": "years of birth one apart, the rest unknown on one side ({a} vs {b})",
+    "partial_year_off_by_one": (
+        "years of birth one apart, the rest unknown on one side ({a} vs {b})"
+    ),
 }
 _GD_TEXT = {
     "agree": "same gender",

@@ -22,21 +22,20 @@ from matching.identity import Identity
 from matching.index import (
     ALL_LISTS,
     GENDER_CODE,
+    T_F_SI,
     T_FS_ALL,
     T_FS_NODOB,
-    T_F_SI,
     T_S_FI,
     ListIndex,
-    dob_parts,
+    forename_ids,
     key_dob,
-    key_fs,
     key_f_md,
     key_f_y,
+    key_fs,
     key_s_md,
     key_s_y,
     key_s_yd,
     key_s_ym,
-    forename_ids,
     surname_ids,
 )
 from matching.model import MATCHER_VERSION, Band, Thresholds
@@ -128,16 +127,45 @@ class _Table:
     sabjad: IntArray
 
 
-def _query_table(identities: Sequence[Identity], lex: Overlay) -> _Table:
-    rows: list[tuple[int, ...]] = []
-    owners: list[tuple[int, ...]] = []
+_IdCache = dict[str, tuple[int, ...]]
+
+
+def _query_table(
+    identities: Sequence[Identity],
+    lex: Overlay,
+    fcache: _IdCache | None = None,
+    scache: _IdCache | None = None,
+) -> _Table:
+    """Columns of the checks' names. Ids known to the vocab are cached across calls (the
+    vocab only grows, so they stay valid); ids private to this overlay are not."""
+    fcache = {} if fcache is None else fcache
+    scache = {} if scache is None else scache
+    base = lex.base
+    rows: list[int] = []
+    owners: list[int] = []
+    n_rows = 0
     for ident in identities:
         names = ident.names
-        start = len(rows)
         for n in names:
-            rows.append(forename_ids(n.forenames, lex) + surname_ids(n.surname, lex))
-        y, m, d = dob_parts(ident.date_of_birth)
-        owners.append((start, len(names), y, m, d, GENDER_CODE.get(ident.gender, 0)))
+            f = fcache.get(n.forenames)
+            if f is None:
+                f = forename_ids(n.forenames, lex)
+                if f[0] < base and f[1] < base:
+                    fcache[n.forenames] = f
+            s = scache.get(n.surname)
+            if s is None:
+                s = surname_ids(n.surname, lex)
+                if s[0] < base and s[1] < base and s[2] < base:
+                    scache[n.surname] = s
+            rows += f
+            rows += s
+        dob = ident.date_of_birth
+        if dob is None:
+            y = m = d = 0
+        else:
+            y, m, d = dob.year, dob.month or 0, dob.day or 0
+        owners += (n_rows, len(names), y, m, d, GENDER_CODE.get(ident.gender, 0))
+        n_rows += len(names)
     r = np.array(rows, dtype=np.int64).reshape(-1, 9).T
     o = np.array(owners, dtype=np.int64).reshape(-1, 6).T
     return _Table(*o, *r)
@@ -196,6 +224,8 @@ class Engine:
     def __init__(self, index: ListIndex, thresholds: Thresholds | None = None) -> None:
         self.index = index
         self.thresholds = thresholds or Thresholds()
+        self._fcache: _IdCache = {}
+        self._scache: _IdCache = {}
 
     # ---- public ---------------------------------------------------------------------
 
@@ -208,7 +238,11 @@ class Engine:
         if not identities:
             return []
         lex = Overlay(self.index.vocab)
-        qt = _query_table(identities, lex)
+        if len(self._fcache) > 300_000:
+            self._fcache.clear()
+        if len(self._scache) > 300_000:
+            self._scache.clear()
+        qt = _query_table(identities, lex, self._fcache, self._scache)
         et = _index_table(self.index)
         qa, qb = self._candidates(qt, lex, lists)
         s = _score(qa, qb, qt, et, lex, self.index.live_rows)
@@ -238,16 +272,12 @@ class Engine:
 
     def _candidates(self, qt: _Table, lex: Overlay, lists: int) -> tuple[IntArray, IntArray]:
         idx = self.index
-        n_rows = len(qt.first)
         owner_of_row = np.repeat(np.arange(len(qt.row_start)), qt.row_count)
         y, m, d = qt.year, qt.month, qt.day
         full = (y > 0) & (m > 0) & (d > 0)
         trans = full & (d <= 12) & (d != m)
         keys: list[IntArray] = []
         owners: list[IntArray] = []
-        own = np.arange(len(y))
-        keys += [key_dob(y[full], m[full], d[full]), key_dob(y[trans], d[trans], m[trans])]
-        owners += [own[full], own[trans]]
         ry, rm, rd = y[owner_of_row], m[owner_of_row], d[owner_of_row]
         rfull, rtrans = full[owner_of_row], trans[owner_of_row]
         code_first = lex.code(qt.first)
@@ -257,6 +287,23 @@ class Engine:
         char_sur = lex.char(qt.sur)
         char_p1 = lex.char(qt.p1)
         char_p2 = lex.char(qt.p2)
+        # Full date of birth (also transposed) with the forename's or the surname's initial,
+        # straight and swapped.
+        for which, letter in (
+            (1, char_first),
+            (2, char_sur),
+            (1, char_sur),
+            (2, char_first),
+            (1, char_p1),
+            (2, char_p1),
+            (2, char_p2),
+        ):
+            sel = rfull & (letter > 0)
+            keys.append(key_dob(ry[sel], rm[sel], rd[sel], which, letter[sel]))
+            owners.append(owner_of_row[sel])
+            sel = rtrans & (letter > 0)
+            keys.append(key_dob(ry[sel], rd[sel], rm[sel], which, letter[sel]))
+            owners.append(owner_of_row[sel])
         pairs = [
             (code_first, code_sur, char_first, char_sur),
             (code_first, code_p1, char_first, char_p1),
@@ -266,22 +313,21 @@ class Engine:
         ]
         for f, s, fi, si in pairs:
             ok = (s > 0) & (f > 0)
-            for sel, k in (
-                (ok & (ry > 0) & (rm > 0), lambda q: key_s_ym(s[q], ry[q], rm[q])),
-                (ok & rtrans, lambda q: key_s_ym(s[q], ry[q], rd[q])),
-                (ok & rfull, lambda q: key_s_md(s[q], rm[q], rd[q])),
-                (ok & rfull, lambda q: key_s_yd(s[q], ry[q], rd[q])),
-                (ok & (ry > 0), lambda q: key_s_y(s[q], ry[q])),
-                (ok, lambda q: key_fs(T_FS_NODOB, f[q], s[q])),
-                (ok & ~rfull, lambda q: key_fs(T_FS_ALL, f[q], s[q])),
-                (ok, lambda q: key_fs(T_S_FI, s[q], fi[q])),
-                (ok, lambda q: key_fs(T_F_SI, f[q], si[q])),
-                (ok & (ry > 0), lambda q: key_f_y(f[q], ry[q])),
-                (ok & rfull, lambda q: key_f_md(f[q], rm[q], rd[q])),
+            for sel, key in (
+                (ok & (ry > 0) & (rm > 0), key_s_ym(s, ry, rm)),
+                (ok & rtrans, key_s_ym(s, ry, rd)),
+                (ok & rfull, key_s_md(s, rm, rd)),
+                (ok & rfull, key_s_yd(s, ry, rd)),
+                (ok & (ry > 0), key_s_y(s, ry)),
+                (ok, key_fs(T_FS_NODOB, f, s)),
+                (ok & ~rfull, key_fs(T_FS_ALL, f, s)),
+                (ok, key_fs(T_S_FI, s, fi)),
+                (ok, key_fs(T_F_SI, f, si)),
+                (ok & (ry > 0), key_f_y(f, ry)),
+                (ok & rfull, key_f_md(f, rm, rd)),
             ):
-                keys.append(k(sel))
+                keys.append(key[sel])
                 owners.append(owner_of_row[sel])
-        del n_rows
         q_owner, rows = idx.lookup(np.concatenate(keys), np.concatenate(owners))
         if len(rows) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -300,7 +346,7 @@ def _side(t: _Table, rows: IntArray, lex: Overlay, live_rows: int) -> C.Side:
     sur = t.sur[rows].astype(np.int64)
     p1 = t.p1[rows].astype(np.int64)
     p2 = t.p2[rows].astype(np.int64)
-    denom = float(max(live_rows, 1))
+    denom = float(max(live_rows, M.TF_MIN_ROWS))
     sn_count = lex.vocab.sn_count
     return C.Side(
         first=first,
@@ -372,7 +418,7 @@ def _score(
     rows_b = tb.row_start[qb][cand].astype(np.int64) + t % nb_r
     a = _side(ta, rows_a, lex, live_rows)
     b = _side(tb, rows_b, lex, live_rows)
-    denom = float(max(live_rows, 1))
+    denom = float(max(live_rows, M.TF_MIN_ROWS))
     fn_count = lex.vocab.fn_count
     sn_count = lex.vocab.sn_count
 
@@ -399,8 +445,7 @@ def _score(
         [sn == M.SN_EXACT, sn == M.SN_PART],
         [
             M.exact_weight(sn_freq, M.SN_EXACT_M, M.SN_EXACT_MIN, M.SN_EXACT_MAX),
-            M.exact_weight(part_freq, M.SN_EXACT_M, M.SN_EXACT_MIN, M.SN_EXACT_MAX)
-            - M.PART_COST,
+            M.exact_weight(part_freq, M.SN_EXACT_M, M.SN_EXACT_MIN, M.SN_EXACT_MAX) - M.PART_COST,
         ],
         M.SN_WEIGHTS[sn],
     )
@@ -426,10 +471,11 @@ def _score(
         # Exact agreement of a swapped token: weighted by the string's frequency as either.
         x1 = np.maximum(lex.count(fn_count, a.first[ix]), lex.count(sn_count, a.first[ix]))
         x2 = np.maximum(lex.count(fn_count, b.first[ix]), lex.count(sn_count, b.first[ix]))
-        e1 = M.exact_weight(x1 / denom, M.SN_EXACT_M, M.SN_EXACT_MIN, M.SN_EXACT_MAX)
+        # Both cross comparisons use the forename table, so that the score is symmetric.
+        e1 = M.exact_weight(x1 / denom, M.FN_EXACT_M, M.FN_EXACT_MIN, M.FN_EXACT_MAX)
         e2 = M.exact_weight(x2 / denom, M.FN_EXACT_M, M.FN_EXACT_MIN, M.FN_EXACT_MAX)
         sn_sw = C.FN_TO_SN[l1]
-        w1 = np.where(l1 == M.FN_EXACT, e1, M.SN_WEIGHTS[sn_sw])
+        w1 = np.where(l1 == M.FN_EXACT, e1, M.FN_WEIGHTS[l1])
         w2 = np.where(l2 == M.FN_EXACT, e2, M.FN_WEIGHTS[l2])
         md_sw = np.full(len(ix), M.MD_NONE)
         w_sw = w1 + w2 - M.SWAP_COST
@@ -527,7 +573,9 @@ def _candidate(
             )
         )
     fields.append(
-        FieldExplanation("surname", sn_l, float(s.w_sn[j]), C.describe("surname", sn_l, a_sur, b_sur))
+        FieldExplanation(
+            "surname", sn_l, float(s.w_sn[j]), C.describe("surname", sn_l, a_sur, b_sur)
+        )
     )
     if swapped:
         fields.append(

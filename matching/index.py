@@ -12,7 +12,8 @@ survives any single corruption of the names or of the date, and most double ones
 =====  ===========================================  =========================================
 type   key                                          keeps a pair when
 =====  ===========================================  =========================================
-T1     full date of birth                           names changed, misspelt, swapped
+T1     full date of birth + forename initial, and   names changed, misspelt, swapped (one
+       full date of birth + surname initial         initial kept)
 T2     surname code + year + month                  forename changed; day wrong
 T3     surname code + month + day                   year wrong / off by one
 T4     surname code + year + day                    month wrong
@@ -107,8 +108,9 @@ def _y(year: IntArray) -> IntArray:
     return out
 
 
-def key_dob(y: IntArray, m: IntArray, d: IntArray) -> IntArray:
-    return (T_DOB << 56) | (_y(y) << 9) | (m << 5) | d
+def key_dob(y: IntArray, m: IntArray, d: IntArray, which: int, letter: IntArray) -> IntArray:
+    """Full date of birth with the initial of the forename (which=1) or surname (which=2)."""
+    return (T_DOB << 56) | (which << 40) | (letter << 32) | (_y(y) << 9) | (m << 5) | d
 
 
 # Codes (f, s) are < 2**20; years are offset from 1800 and < 2**9.
@@ -165,8 +167,8 @@ class ListIndex:
         self.row_entry = Grow(np.int32)
         self.r_first = Grow(np.int32)
         self.r_mid1 = Grow(np.int32)
-        self.r_fsorted = Grow(np.int32)
-        self.r_fjoined = Grow(np.int32)
+        self.r_fsorted = Grow(np.int64)  # string hashes: compared for equality only
+        self.r_fjoined = Grow(np.int64)
         self.r_sur = Grow(np.int32)
         self.r_p1 = Grow(np.int32)
         self.r_p2 = Grow(np.int32)
@@ -258,7 +260,7 @@ class ListIndex:
         self.alive.extend(np.ones(len(keys), dtype=np.bool_))
         self.row_start.extend(starts.astype(np.int64))
         self.row_count.extend(counts.astype(np.int16))
-        rc = np.array(rflat, dtype=np.int32).reshape(-1, 9)
+        rc = np.array(rflat, dtype=np.int64).reshape(-1, 9)
         n_rows = len(rc)
         entry_of_row = np.repeat(np.arange(base_entry, base_entry + len(keys)), counts)
         self.row_entry.extend(entry_of_row.astype(np.int32))
@@ -318,19 +320,26 @@ class ListIndex:
         y = self.year.a[entries].astype(np.int64)
         m = self.month.a[entries].astype(np.int64)
         d = self.day.a[entries].astype(np.int64)
-        first_row = self.row_start.a[entries].astype(np.int32)
-        full = (y > 0) & (m > 0) & (d > 0)
-        ks: list[IntArray] = [key_dob(y[full], m[full], d[full])]
-        vs: list[NDArray[np.int32]] = [first_row[full]]
+        del y, m, d
+        ks: list[IntArray] = []
+        vs: list[NDArray[np.int32]] = []
         ent = self.row_entry.a[rows].astype(np.int64)
-        ry, rm, rd = (self.year.a[ent].astype(np.int64), self.month.a[ent].astype(np.int64),
-                      self.day.a[ent].astype(np.int64))
+        ry, rm, rd = (
+            self.year.a[ent].astype(np.int64),
+            self.month.a[ent].astype(np.int64),
+            self.day.a[ent].astype(np.int64),
+        )
         rfull = (ry > 0) & (rm > 0) & (rd > 0)
         code = self.vocab.code.a
         f = code[self.r_first.a[rows]].astype(np.int64)
         chars = self.vocab.char.a
         finit = chars[self.r_first.a[rows]].astype(np.int64)  # the forename's initial
+        sinit = chars[self.r_sur.a[rows]].astype(np.int64)
         r32 = rows.astype(np.int32)
+        ks.append(key_dob(ry[rfull], rm[rfull], rd[rfull], 1, finit[rfull]))
+        vs.append(r32[rfull])
+        ks.append(key_dob(ry[rfull], rm[rfull], rd[rfull], 2, sinit[rfull]))
+        vs.append(r32[rfull])
         for col in (self.r_sur, self.r_p1, self.r_p2):
             s = code[col.a[rows]].astype(np.int64)
             ok = s > 0
@@ -375,7 +384,11 @@ class ListIndex:
             self.compact()
 
     def compact(self) -> None:
-        """Merge the delta into the sorted arrays and drop keys of removed entries."""
+        """Merge the delta into the sorted arrays and drop keys of removed entries.
+
+        Also drops the build caches (raw name -> ids); call it after a bulk load."""
+        self._fcache.clear()
+        self._scache.clear()
         k = np.concatenate([self._bk, *self._dk])
         v = np.concatenate([self._bv, *self._dv])
         live = self.alive.a[self.row_entry.a[v]]

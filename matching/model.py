@@ -135,11 +135,12 @@ FN_EXACT_MAX = 12.0
 SN_EXACT_MIN = 7.0
 SN_EXACT_MAX = 15.0
 PART_COST = 1.5
+# Frequencies are counts over max(list rows, TF_MIN_ROWS): a small list is read as a sample
+# of a large population, so one entry in a list of 300 does not make a name "common".
+TF_MIN_ROWS = 50_000
 
 
-def exact_weight(
-    freq: NDArray[np.float64], m: float, lo: float, hi: float
-) -> NDArray[np.float64]:
+def exact_weight(freq: NDArray[np.float64], m: float, lo: float, hi: float) -> NDArray[np.float64]:
     """log2(m / u) with u the name's frequency in the list, clipped to [lo, hi]."""
     u = np.maximum(freq, TF_FLOOR)
     w: NDArray[np.float64] = np.clip(np.log2(m / u), lo, hi)

@@ -20,13 +20,88 @@ import jellyfish
 from anyascii import anyascii
 
 TITLES = frozenset(
-    """mr mrs ms miss mx dr doctor rev revd reverend sir dame lord lady prof professor
-    fr father capt captain col colonel major hon rt mstr master sgt""".split()
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "miss",
+        "mx",
+        "dr",
+        "doctor",
+        "rev",
+        "revd",
+        "reverend",
+        "sir",
+        "dame",
+        "lord",
+        "lady",
+        "prof",
+        "professor",
+        "fr",
+        "father",
+        "capt",
+        "captain",
+        "col",
+        "colonel",
+        "major",
+        "hon",
+        "rt",
+        "mstr",
+        "master",
+        "sgt",
+    ]
 )
-SUFFIXES = frozenset("jr jnr junior sr snr senior ii iii iv esq phd md obe mbe cbe kc qc".split())
+SUFFIXES = frozenset(
+    [
+        "jr",
+        "jnr",
+        "junior",
+        "sr",
+        "snr",
+        "senior",
+        "ii",
+        "iii",
+        "iv",
+        "esq",
+        "phd",
+        "md",
+        "obe",
+        "mbe",
+        "cbe",
+        "kc",
+        "qc",
+    ]
+)
 PARTICLES = frozenset(
-    """van von der den de la le du del della di da dos das do ter ten st saint al el
-    bin ibn bint binti abu ap""".split()
+    [
+        "van",
+        "von",
+        "der",
+        "den",
+        "de",
+        "la",
+        "le",
+        "du",
+        "del",
+        "della",
+        "di",
+        "da",
+        "dos",
+        "das",
+        "do",
+        "ter",
+        "ten",
+        "st",
+        "saint",
+        "al",
+        "el",
+        "bin",
+        "ibn",
+        "bint",
+        "binti",
+        "abu",
+        "ap",
+    ]
 )
 _APOSTROPHES = "'`´‘’ʼ"
 
@@ -144,7 +219,7 @@ def skeleton(token: str) -> str:
     and a romanised one: 'mhmd' and 'mohammed' both give 'md'.
     """
     t = token.replace("ph", "f").translate(_SKEL_TABLE)
-    out = []
+    out: list[str] = []
     for ch in t:
         if not out or out[-1] != ch:
             out.append(ch)
@@ -157,3 +232,9 @@ _ABJAD = re.compile("[\u0590-\u05ff\u0600-\u06ff\u0750-\u077f\ufb1d-\ufdff\ufe70
 def is_abjad(text: str) -> bool:
     """True when the text is written (at least partly) in the Arabic or Hebrew script."""
     return not text.isascii() and _ABJAD.search(text) is not None
+
+
+def clear_caches() -> None:
+    """Drop the normalisation caches (after a bulk index build, to return memory)."""
+    for f in (forenames, surname, phonetic, block_code, fold, skeleton):
+        f.cache_clear()

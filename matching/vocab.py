@@ -76,8 +76,6 @@ class Vocab:
         self.fn_count = Grow(np.int64)
         self.sn_count = Grow(np.int64)
         self._pending: list[tuple[int, int, int, int, int, int]] = []
-        # Keys compared for equality only (sorted / joined forenames): no attributes.
-        self._key_ids: dict[str, int] = {"": 0}
         self.intern("")
         self.flush()
 
@@ -101,8 +99,13 @@ class Vocab:
         )
         return i
 
-    def key_id(self, s: str) -> int:
-        return self._key_ids.setdefault(s, len(self._key_ids))
+    @staticmethod
+    def key_id(s: str) -> int:
+        """A key compared for equality only (sorted / joined forenames): its string hash.
+
+        Stable within a process and its forked workers; nothing stores it.
+        """
+        return hash(s)
 
     def flush(self) -> None:
         """Move attributes of newly interned strings into the arrays."""
@@ -169,7 +172,6 @@ class Overlay:
         # Phonetic / fold ids of unseen codes live above the vocab's, in private dicts.
         self._phon: dict[str, int] = {}
         self._fold: dict[str, int] = {}
-        self._keys: dict[str, int] = {}
         self._skel: dict[str, int] = {}
 
     def id(self, s: str) -> int:
@@ -192,7 +194,7 @@ class Overlay:
         return j
 
     def key_id(self, s: str) -> int:
-        return _chained(self.vocab._key_ids, self._keys, s)
+        return hash(s)
 
     def _gather(self, col: Grow, k: int, ids: IntArray) -> IntArray:
         base_vals = col.a

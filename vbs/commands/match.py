@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import itertools
 import json
 import multiprocessing as mp
@@ -17,14 +18,16 @@ import resource
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+from matching.identity import Identity, Name, PartialDate, parse_gender
 
 if TYPE_CHECKING:
     from matching.engine import Engine
-    from matching.identity import Identity
 
 LIST_COLUMNS = ("list_id", "forenames", "surname", "date_of_birth", "previous_names")
 CHECK_COLUMNS = ("reference", "forenames", "surname", "date_of_birth", "previous_names")
@@ -63,7 +66,7 @@ class RowError:
     message: str
 
 
-def _open_csv(path: Path, required: Sequence[str]) -> tuple[TextIO, Iterator[list[str]], dict[str, int]]:
+def _open_csv(path: Path, required: Sequence[str]) -> tuple[TextIO, Any, dict[str, int]]:
     try:
         fh = path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
@@ -110,38 +113,54 @@ def _rows(
             yield line, row, cols
 
 
-def _identity(row: list[str], cols: dict[str, int], with_gender: bool) -> Identity:
-    """Build an identity from a row; ValueError names the field at fault."""
-    from matching.identity import Identity, Name, PartialDate, parse_gender
+_parse_date = lru_cache(maxsize=100_000)(PartialDate.parse)
 
-    def get(name: str) -> str:
-        i = cols.get(name)
-        v = row[i] if i is not None and i < len(row) else ""
+
+def _identity_reader(cols: dict[str, int], with_gender: bool) -> Callable[[list[str]], Identity]:
+    """A function building an identity from a row; its ValueError names the field at fault."""
+    i_fn, i_sn = cols.get("forenames", -1), cols["surname"]
+    i_dob, i_prev = cols.get("date_of_birth", -1), cols.get("previous_names", -1)
+    i_gender = cols.get("gender", -1) if with_gender else -1
+
+    def field(row: list[str], i: int, name: str) -> str:
+        if i < 0 or i >= len(row):
+            return ""
+        v = row[i]
         if len(v) > MAX_FIELD:
             raise ValueError(f"{name}: longer than {MAX_FIELD} characters")
         return v.strip()
 
-    surname = get("surname")
-    forenames = get("forenames")
-    if not surname:
-        raise ValueError("surname: required")
-    dob = PartialDate.parse(get("date_of_birth"))
-    prev: list[Name] = []
-    for k, part in enumerate(get("previous_names").split("|"), start=1):
-        if part.strip():
-            n = Name.parse_full(part)
-            if not n.surname:
-                raise ValueError(f"previous_names: name {k} has no surname")
-            prev.append(n)
-    gender = parse_gender(get("gender")) if with_gender and "gender" in cols else None
-    return Identity(forenames, surname, dob, tuple(prev), gender)
+    def build(row: list[str]) -> Identity:
+        surname = field(row, i_sn, "surname")
+        if not surname:
+            raise ValueError("surname: required")
+        forenames = field(row, i_fn, "forenames")
+        dob = _parse_date(field(row, i_dob, "date_of_birth"))
+        prev_text = field(row, i_prev, "previous_names")
+        prev: tuple[Name, ...] = ()
+        if prev_text:
+            names = []
+            for k, part in enumerate(prev_text.split("|"), start=1):
+                if part.strip():
+                    n = Name.parse_full(part)
+                    if not n.surname:
+                        raise ValueError(f"previous_names: name {k} has no surname")
+                    names.append(n)
+            prev = tuple(names)
+        gender = parse_gender(field(row, i_gender, "gender")) if i_gender >= 0 else None
+        return Identity(forenames, surname, dob, prev, gender)
+
+    return build
 
 
 def read_list(path: Path, errors: list[RowError]) -> Iterator[tuple[str, Identity, int]]:
     from matching.index import ALL_LISTS
 
     seen: set[str] = set()
+    build: Callable[[list[str]], Identity] | None = None
     for line, row, cols in _rows(path, LIST_COLUMNS, errors):
+        if build is None:
+            build = _identity_reader(cols, with_gender=True)
         key = row[cols["list_id"]].strip() if cols["list_id"] < len(row) else ""
         if not key:
             errors.append(RowError(line, "list_id: required"))
@@ -150,7 +169,7 @@ def read_list(path: Path, errors: list[RowError]) -> Iterator[tuple[str, Identit
             errors.append(RowError(line, "list_id: duplicate of an earlier row; row skipped"))
             continue
         try:
-            ident = _identity(row, cols, with_gender=True)
+            ident = build(row)
         except ValueError as exc:
             errors.append(RowError(line, str(exc)))
             continue
@@ -167,14 +186,17 @@ class CheckRow:
 
 def read_checks(path: Path, errors: list[RowError]) -> list[CheckRow]:
     out: list[CheckRow] = []
+    build: Callable[[list[str]], Identity] | None = None
     for line, row, cols in _rows(path, CHECK_COLUMNS, errors):
+        if build is None:
+            build = _identity_reader(cols, with_gender=False)
         ref = row[cols["reference"]].strip() if cols["reference"] < len(row) else ""
         try:
             if not ref:
                 raise ValueError("reference: required")
             if len(ref) > 200:
                 raise ValueError("reference: longer than 200 characters")
-            out.append(CheckRow(ref, _identity(row, cols, with_gender=False), None))
+            out.append(CheckRow(ref, build(row), None))
         except ValueError as exc:
             errors.append(RowError(line, str(exc)))
             out.append(CheckRow(ref, None, f"line {line}: {exc}"))
@@ -197,20 +219,22 @@ def _match_slice(lo: int, hi: int) -> list[tuple[str, str, str, str, str]]:
     out: list[tuple[str, str, str, str, str]] = []
     for r in rows:
         if r.identity is None:
-            expl = {"matcher_version": MATCHER_VERSION, "error": r.error}
-            out.append((r.reference, "incomplete", "", "", json.dumps(expl)))
+            err_expl: dict[str, object] = {"matcher_version": MATCHER_VERSION, "error": r.error}
+            out.append((r.reference, "incomplete", "", "", json.dumps(err_expl)))
             continue
         res = next(results)
         best = res.best
         if best is None:
-            expl = {"matcher_version": MATCHER_VERSION, "band": "no_match", "fields": []}
+            expl: dict[str, object] = {
+                "matcher_version": MATCHER_VERSION,
+                "band": "no_match",
+                "fields": [],
+            }
             out.append((r.reference, "no_match", "0", "", json.dumps(expl)))
         else:
             e = best.explanation()
             e["other_candidates"] = len(res.candidates) - 1
-            out.append(
-                (r.reference, best.band, f"{best.probability:.6f}", best.key, json.dumps(e))
-            )
+            out.append((r.reference, best.band, f"{best.probability:.6f}", best.key, json.dumps(e)))
     return out
 
 
@@ -250,6 +274,7 @@ def cmd_match(args: argparse.Namespace) -> int:
     global _ENGINE, _CHECKS
     from tqdm import tqdm
 
+    from matching import normalize
     from matching.engine import Engine, Thresholds
     from matching.index import ListIndex
     from vbs.config import get_settings
@@ -272,6 +297,7 @@ def cmd_match(args: argparse.Namespace) -> int:
                 break
             index.add_many(batch)
         index.compact()
+        normalize.clear_caches()
         phases["read"] = rows.seconds
         phases["index"] = time.perf_counter() - t0 - rows.seconds
         t1 = time.perf_counter()
@@ -290,9 +316,7 @@ def cmd_match(args: argparse.Namespace) -> int:
     _CHECKS = checks
     t1 = time.perf_counter()
     slices = _slices(len(checks), max(1, args.chunk))
-    bar = tqdm(
-        total=len(checks), unit="check", file=err, disable=args.no_progress, desc="matching"
-    )
+    bar = tqdm(total=len(checks), unit="check", file=err, disable=args.no_progress, desc="matching")
     results: list[tuple[str, str, str, str, str]] = []
     workers = max(1, min(args.workers, len(slices)))
     if workers == 1:
@@ -300,6 +324,10 @@ def cmd_match(args: argparse.Namespace) -> int:
             results.extend(_match_slice(*s))
             bar.update(s[1] - s[0])
     else:
+        # Workers share the index copy-on-write; freezing keeps the garbage collector from
+        # touching (and so copying) every object the parent holds.
+        gc.collect()
+        gc.freeze()
         ctx = mp.get_context("fork")
         with ctx.Pool(workers) as pool:
             for s, part in zip(slices, pool.imap(_star, slices), strict=True):

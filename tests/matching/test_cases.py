@@ -1,0 +1,86 @@
+"""The named cases of ``cases.py``: expected band and levels, through score_pair and match."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from matching.engine import Engine
+from matching.index import ListIndex
+from matching.model import MATCHER_VERSION
+from tests.matching.cases import CASES, Case, background
+
+
+@pytest.fixture(scope="module")
+def base_entries() -> list[tuple[str, object, int]]:
+    return background()  # type: ignore[return-value]
+
+
+def _engine(case: Case) -> Engine:
+    index = ListIndex()
+    index.add_many(background())
+    index.add("target", case.entry)
+    return Engine(index)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_named_case(case: Case) -> None:
+    engine = _engine(case)
+    cand = engine.score_pair(case.check, case.entry)
+    levels = {f.field: f.level for f in cand.fields}
+    assert cand.band == case.band, (case.name, cand.explanation())
+    for fld, level in case.levels.items():
+        assert levels.get(fld) == level, (case.name, fld, levels)
+    # The same verdict through blocking and the engine's batch path.
+    result = engine.match(case.check)
+    found = {c.key: c for c in result.candidates}
+    if case.band == "no_match":
+        assert "target" not in found
+    else:
+        assert "target" in found, (case.name, "lost in blocking")
+        assert found["target"].band == case.band
+        assert abs(found["target"].probability - cand.probability) < 1e-9
+
+
+def test_explanation_is_json_with_version_and_sentences() -> None:
+    case = next(c for c in CASES if c.name == "day and month transposed")
+    cand = _engine(case).score_pair(case.check, case.entry)
+    data = json.loads(json.dumps(cand.explanation()))
+    assert data["matcher_version"] == MATCHER_VERSION
+    assert 0.0 <= data["probability"] <= 1.0
+    dob = next(f for f in data["fields"] if f["field"] == "date_of_birth")
+    assert dob["detail"] == "date of birth: day and month transposed (03/12/1984 vs 12/03/1984)"
+    assert dob["weight"] > 0  # a transposed date is evidence for a match
+    # The fields' weights and the prior add up to the candidate's weight.
+    from matching.model import PRIOR_LOG2
+
+    assert abs(sum(f["weight"] for f in data["fields"]) + PRIOR_LOG2 - data["weight"]) < 0.01
+
+
+def test_two_listed_namesakes_both_reach_the_caseworker() -> None:
+    index = ListIndex()
+    index.add_many(background())
+    from tests.matching.cases import I
+
+    index.add("a", I("Gwendolyn", "Ashcombe", "1984-03-12"))
+    index.add("b", I("Gwendolyn", "Ashcombe", "1984-03-21"))
+    result = Engine(index).match(I("Gwendolyn", "Ashcombe", "1984-03-12"))
+    keys = [c.key for c in result.candidates]
+    assert keys[0] == "a" and "b" in keys
+    assert result.band == "match"
+    probs = [c.probability for c in result.candidates]
+    assert probs == sorted(probs, reverse=True)
+
+
+def test_lists_filter() -> None:
+    from matching.index import LIST_ADULTS, LIST_CHILDREN
+    from tests.matching.cases import I
+
+    index = ListIndex()
+    index.add("kids", I("Gwendolyn", "Ashcombe", "1984-03-12"), LIST_CHILDREN)
+    engine = Engine(index)
+    check = I("Gwendolyn", "Ashcombe", "1984-03-12")
+    assert engine.match(check, LIST_CHILDREN).band == "match"
+    assert engine.match(check, LIST_ADULTS).band == "no_match"
+    assert engine.match(check, LIST_ADULTS).candidates == ()
