@@ -274,6 +274,7 @@ def test_batch_rows_are_recorded_once_even_when_run_twice_at_once(
     db: ConnectionPool, audit: AuditLog, actors: Actors
 ) -> None:
     bar(db, audit, "Alice Mary", "Oyelaran", "1980-03-12")
+    bar(db, audit, "Kofi", "Quist", "1985-03-12")  # row 2 is a possible match
     holder = new_holder()
     batch_id = uuid.uuid4()
     assert actors.employer.org_id is not None
@@ -285,7 +286,14 @@ def test_batch_rows_are_recorded_once_even_when_run_twice_at_once(
     ]
     with transaction(db) as conn:
         first = checks.record_batch_rows(conn, holder, batch_id, org, rows)
-    assert first.outcomes == {"barred": 1, "clear": 2}
+    assert first.outcomes == {"barred": 1, "under_review": 1, "clear": 1}
+    with transaction(db) as conn:
+        items = review_repo.items_for_check(conn, first.inserted[2])
+        alerts = sorted((a.check_id, a.kind) for a in check_repo.list_alerts(conn))
+        cands = check_repo.candidates(conn, first.inserted[1])
+    assert [(i.kind, i.status) for i in items] == [("possible_match", "pending")]
+    assert alerts == sorted([(first.inserted[1], "barred"), (first.inserted[2], "under_review")])
+    assert cands and cands[0].band == "match" and cands[0].explanation
     assert sorted(first.inserted) == [1, 2, 3]
     outs: list[checks.BatchRecordResult] = []
 

@@ -436,3 +436,51 @@ def purge_identities(conn: psycopg.Connection[Any], cutoff: datetime) -> int:
             "UPDATE match_candidate SET explanation = NULL WHERE check_id = ANY(%s)", (ids,)
         )
     return len(ids)
+
+
+# Bulk writes for batch chunks ------------------------------------------------------------
+
+
+def insert_candidates_many(
+    conn: psycopg.Connection[Any],
+    items: Sequence[tuple[UUID, int, NewCandidate]],
+    source: str = "check",
+) -> None:
+    """Candidates of many checks in one round trip: (check id, list version, candidate)."""
+    if not items:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            """
+            INSERT INTO match_candidate (check_id, rank, entry_id, probability, band,
+                explanation, list_version, source)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+            """,
+            [
+                (
+                    check_id,
+                    c.rank,
+                    c.entry_id,
+                    c.probability,
+                    c.band,
+                    Jsonb(c.explanation),
+                    version,
+                    source,
+                )
+                for check_id, version, c in items
+            ],
+        )
+
+
+def insert_alerts_many(
+    conn: psycopg.Connection[Any], items: Sequence[tuple[UUID, UUID, str]], source: str
+) -> None:
+    """Alerts for many checks: (check id, organisation id, kind)."""
+    if not items:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO alert (check_id, organisation_id, kind, source) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (check_id, kind, source) DO NOTHING",
+            [(c, o, k, source) for c, o, k in items],
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -121,3 +122,14 @@ def standing_match(conn: psycopg.Connection[Any], check_id: UUID) -> bool:
         {"c": check_id},
     ).fetchone()
     return bool(row and row[0])
+
+
+def insert_possible_items(conn: psycopg.Connection[Any], check_ids: Sequence[UUID]) -> None:
+    """One pending ``possible_match`` item for each check (skipping any that has one)."""
+    if not check_ids:
+        return
+    conn.execute(
+        "INSERT INTO review_item (check_id, kind) SELECT unnest(%s::uuid[]), 'possible_match' "
+        "ON CONFLICT DO NOTHING",
+        (list(check_ids),),
+    )

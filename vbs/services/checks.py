@@ -359,13 +359,25 @@ def record_batch_rows(
         inserted = repo.insert_batch_checks(conn, new_checks)
         result.inserted = inserted
         result.skipped = len(rows) - len(inserted)
+        candidates: list[tuple[UUID, int, repo.NewCandidate]] = []
+        possible: list[UUID] = []
+        alerts: list[tuple[UUID, UUID, str]] = []
         for r, m, c in zip(rows, matches, new_checks, strict=True):
             check_id = inserted.get(r.row)
             if check_id is None:
                 continue
-            if m is not None:
-                _write_result(conn, check_id, organisation_id, m)
             result.outcomes[c.outcome] = result.outcomes.get(c.outcome, 0) + 1
+            if m is None:
+                continue
+            candidates.extend((check_id, m.list_version, cand) for cand in m.candidates)
+            if c.outcome == "under_review":
+                possible.append(check_id)
+            if c.outcome in ("barred", "under_review"):
+                alerts.append((check_id, organisation_id, c.outcome))
+        # Bulk writes: a chunk costs a few round trips, not a few per row.
+        repo.insert_candidates_many(conn, candidates)
+        review_repo.insert_possible_items(conn, possible)
+        repo.insert_alerts_many(conn, alerts, "check")
     return result
 
 
