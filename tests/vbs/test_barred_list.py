@@ -421,3 +421,23 @@ def test_purge_identity_service(db: ConnectionPool, audit: AuditLog) -> None:
             bl.purge_identity(conn, audit, CASEWORKER, a.entry_id)
         assert [x for x, _ in audit_actions(conn)][-1] == "list.purge_identity"
         assert [h.kind for h in bl.history(conn, entry_id=a.entry_id)] == ["add", "remove"]
+
+
+class BrokenFinder:
+    def find(
+        self, conn: psycopg.Connection, entries: Sequence[NewEntry]
+    ) -> list[list[DuplicateCandidate]]:
+        raise RuntimeError("index corrupted")
+
+
+def test_a_matcher_fault_writes_nothing(db: ConnectionPool, audit: AuditLog) -> None:
+    from vbs.errors import ServiceUnavailable
+
+    with transaction(db) as conn, pytest.raises(ServiceUnavailable):
+        bl.add_entry(conn, audit, CASEWORKER, person(), reason="r", finder=BrokenFinder())
+    text = HEADER + "M1,Ann,Lee,1990,,adults,\n"
+    with transaction(db) as conn, pytest.raises(ServiceUnavailable):
+        bl.import_csv(conn, audit, CASEWORKER, text.encode(), finder=BrokenFinder())
+    with transaction(db) as conn:
+        assert bl.current_version(conn) == 0
+        assert conn.execute("SELECT count(*) FROM barred_entry").fetchone() == (0,)

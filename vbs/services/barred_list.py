@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,15 @@ from uuid import UUID
 
 import psycopg
 
-from vbs.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from vbs.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+    VbsError,
+)
 from vbs.principal import Principal
 from vbs.repo import barred_list as repo
 from vbs.repo.barred_list import (
@@ -65,6 +74,8 @@ __all__ = [
     "purge_identity",
     "remove_entry",
 ]
+
+log = logging.getLogger(__name__)
 
 LIST_ROLES = frozenset({"caseworker", "senior_caseworker", "admin", "system"})
 MAX_NAME = 200
@@ -329,7 +340,17 @@ def _find_duplicates(
 ) -> list[list[DuplicateCandidate]]:
     if finder is None or not entries:
         return [[] for _ in entries]
-    found = finder.find(conn, entries)
+    try:
+        found = finder.find(conn, entries)
+    except VbsError:
+        raise
+    except Exception as exc:
+        # Nothing is written yet; the caller's transaction rolls back. Only the type is
+        # logged: messages may carry data.
+        log.error("duplicate search failed (%s)", type(exc).__name__)
+        raise ServiceUnavailable(
+            "the duplicate search is not available; nothing was written"
+        ) from None
     return [[c for c in cands if c.entry_id not in exclude] for cands in found]
 
 
