@@ -15,7 +15,8 @@ from vbs.audit import AuditLog
 from vbs.db import transaction
 from vbs.errors import ValidationFailed
 from vbs.repo import checks as check_repo
-from vbs.services import checks
+from vbs.repo import reviews as review_repo
+from vbs.services import checks, reviews
 from vbs.services.retention import parse_age, purge
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +58,9 @@ def test_purge_erases_old_identities_and_keeps_outcomes_and_audit(
             request(forenames="Kofi", surname="Quist", reference="K"),
         )
     assert barred.outcome == "barred" and review.outcome == "under_review"
+    with db.connection() as conn:
+        disputed = reviews.dispute(conn, audit, actors.employer, barred.id, "Alice says no")
+        reviews.decide(conn, audit, actors.caseworker, disputed.id, "match", "confirmed")
     with transaction(db) as conn:
         events_before = conn.execute("SELECT count(*) FROM audit_event").fetchone()
 
@@ -88,6 +92,9 @@ def test_purge_erases_old_identities_and_keeps_outcomes_and_audit(
     assert gone.outcome == "barred" and gone.reference == "REF-1"
     assert cands and cands[0].band == "match" and cands[0].explanation is None
     assert kept is not None and kept.surname == "Quist"
+    with transaction(db) as conn:
+        items = review_repo.items_for_check(conn, barred.id)
+    assert [(i.kind, i.raised_reason, i.decision) for i in items] == [("dispute", None, "match")]
     assert events_before is not None and events_after is not None
     assert events_after[0] == events_before[0] + 2  # one event per purge run, none lost
     assert last is not None and last[0] == "retention.purge"

@@ -418,7 +418,7 @@ def list_notifications(
 def purge_identities(conn: psycopg.Connection[Any], cutoff: datetime) -> int:
     """Erase the identity of checks made before ``cutoff`` (outcomes stay), except checks
     a caseworker still has to decide on. Candidate explanations (which quote the compared
-    values) go too. Returns how many checks were purged."""
+    values) and dispute reasons go too. Returns how many checks were purged."""
     rows = conn.execute(
         """
         UPDATE identity_check c SET forenames = NULL, surname = NULL, date_of_birth = NULL,
@@ -435,6 +435,8 @@ def purge_identities(conn: psycopg.Connection[Any], cutoff: datetime) -> int:
         conn.execute(
             "UPDATE match_candidate SET explanation = NULL WHERE check_id = ANY(%s)", (ids,)
         )
+        # A dispute's reason is the applicant's own account: it goes with the identity.
+        conn.execute("UPDATE review_item SET raised_reason = NULL WHERE check_id = ANY(%s)", (ids,))
     return len(ids)
 
 

@@ -3,7 +3,7 @@ outcomes, match bands and audit events stay.
 
 A check a caseworker still has to decide on (a pending review item) keeps its identity
 until decided: the decision needs it. The candidates' explanations, which quote compared
-values, are erased with the identity.
+values, and the reasons given with disputes are erased with the identity.
 """
 
 from __future__ import annotations
