@@ -71,9 +71,11 @@ import numpy as np
 from anyascii import anyascii
 from nicknames import NickNamer
 
-from loadtests.names import Group, groups, romanizations
+from loadtests.names import Group, fold, groups, romanizations
 
-SYNTH_VERSION = "2"  # 2: non-matches also avoid partial list dates and previous names
+SYNTH_VERSION = "3"
+# 2: non-matches also avoid partial list dates and previous names of list entries
+# 3: Greek romanised after ELOT 743 (not letter by letter); Chinese given names of 1-2 characters
 REFERENCE_DATE = dt.date(2025, 1, 1)
 
 # Check mix (share of all checks).
@@ -534,7 +536,7 @@ def _pick(r: random.Random, p: np.ndarray) -> int:
 
 
 def _fold_key(first: str, surname: str, dob: str) -> str:
-    return f"{anyascii(first).lower()}|{anyascii(surname).lower()}|{dob}"
+    return f"{fold(first)}|{fold(surname)}|{dob}"
 
 
 def make_list(rng: np.random.Generator, n: int) -> ListData:

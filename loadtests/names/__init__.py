@@ -36,6 +36,7 @@ __all__ = [
     "GROUPS",
     "Group",
     "Pool",
+    "fold",
     "romanizations",
 ]
 
@@ -241,10 +242,15 @@ def _chinese_group(share: float) -> Group:
     surnames = _pool([str(k) for k in last], np.asarray(list(last.values()), dtype=np.float64))
     male1 = [str(x) for x in prov.first_names_male]
     female1 = [str(x) for x in prov.first_names_female]
-    # Given names are one or two characters: pair the single-character names.
+    # Given names are one or two characters: faker has both; add pairs of single characters.
     rng = np.random.default_rng(77)
-    male = male1 + [male1[i] + male1[j] for i, j in rng.integers(0, len(male1), (300, 2))]
-    female = female1 + [female1[i] + female1[j] for i, j in rng.integers(0, len(female1), (300, 2))]
+
+    def paired(names: list[str]) -> list[str]:
+        single = [x for x in names if len(x) == 1]
+        pairs = rng.integers(0, len(single), (300, 2))
+        return names + [single[i] + single[j] for i, j in pairs if i != j]
+
+    male, female = paired(male1), paired(female1)
     return Group(
         "zh", share, "other", _zipf_pool(male, 90), _zipf_pool(female, 91), surnames, surnames
     )
@@ -335,7 +341,63 @@ _RU_VARIANTS = (
     ("ye", "e"),
     ("ts", "tz"),
 )
-_EL_VARIANTS = (("ou", "u"), ("ch", "h"), ("y", "i"), ("ph", "f"))
+_EL_VARIANTS = (("ou", "u"), ("ch", "h"), ("y", "i"), ("f", "ph"), ("mp", "b"), ("nt", "d"))
+
+# Greek to Latin after ELOT 743 (the form on Greek passports), digraphs first.
+_EL_DIGRAPHS = (
+    ("ου", "ou"),
+    ("αυ", "av"),
+    ("ευ", "ev"),
+    ("ηυ", "iv"),
+    ("γγ", "ng"),
+    ("γκ", "gk"),
+    ("γξ", "nx"),
+    ("γχ", "nch"),
+    ("μπ", "mp"),
+    ("ντ", "nt"),
+    ("τσ", "ts"),
+    ("τζ", "tz"),
+)
+_EL_LETTERS = str.maketrans(
+    {
+        "α": "a",
+        "β": "v",
+        "γ": "g",
+        "δ": "d",
+        "ε": "e",
+        "ζ": "z",
+        "η": "i",
+        "θ": "th",
+        "ι": "i",
+        "κ": "k",
+        "λ": "l",
+        "μ": "m",
+        "ν": "n",
+        "ξ": "x",
+        "ο": "o",
+        "π": "p",
+        "ρ": "r",
+        "σ": "s",
+        "ς": "s",
+        "τ": "t",
+        "υ": "y",
+        "φ": "f",
+        "χ": "ch",
+        "ψ": "ps",
+        "ω": "o",
+    }
+)
+
+
+def _greek(native: str) -> str:
+    import unicodedata
+
+    s = "".join(
+        c for c in unicodedata.normalize("NFD", native.lower()) if not unicodedata.combining(c)
+    )
+    for a, b in _EL_DIGRAPHS:
+        s = s.replace(a, b)
+    return anyascii(s.translate(_EL_LETTERS))
 
 
 def _title(s: str) -> str:
@@ -349,7 +411,7 @@ def romanizations(group: str, native: str) -> tuple[str, ...]:
     """The usual romanised spellings of a name in a non-Latin script; the first is canonical."""
     if group == "ar":
         return _ARABIC_ROMAN[native]
-    base = _title(anyascii(native).replace("'", ""))
+    base = _title((_greek(native) if group == "el" else anyascii(native)).replace("'", ""))
     out = [base]
     rules = _RU_VARIANTS if group == "ru" else _EL_VARIANTS if group == "el" else ()
     for a, b in rules:
@@ -357,3 +419,18 @@ def romanizations(group: str, native: str) -> tuple[str, ...]:
         if a in low:
             out.append(_title(low.replace(a, b)))
     return tuple(dict.fromkeys(out))
+
+
+def fold(text: str) -> str:
+    """A name in any script as lower-case ASCII, romanising each token the canonical way
+    (Arabic from the table, Greek after ELOT 743, the rest by anyascii)."""
+    out = []
+    for tok in text.split():
+        rom = _ARABIC_ROMAN.get(tok)
+        if rom is not None:
+            out.append(rom[0])
+        elif any("\u0370" <= ch <= "\u03ff" or "\u1f00" <= ch <= "\u1fff" for ch in tok):
+            out.append(_greek(tok))
+        else:
+            out.append(anyascii(tok).replace("'", ""))
+    return " ".join(out).lower()
