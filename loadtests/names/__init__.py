@@ -424,13 +424,14 @@ def romanizations(group: str, native: str) -> tuple[str, ...]:
 def fold(text: str) -> str:
     """A name in any script as lower-case ASCII, romanising each token the canonical way
     (Arabic from the table, Greek after ELOT 743, the rest by anyascii)."""
-    out = []
-    for tok in text.split():
-        rom = _ARABIC_ROMAN.get(tok)
-        if rom is not None:
-            out.append(rom[0])
-        elif any("\u0370" <= ch <= "\u03ff" or "\u1f00" <= ch <= "\u1fff" for ch in tok):
-            out.append(_greek(tok))
-        else:
-            out.append(anyascii(tok).replace("'", ""))
-    return " ".join(out).lower()
+    return " ".join(_fold_token(t) for t in text.split()).lower()
+
+
+@cache
+def _fold_token(tok: str) -> str:
+    rom = _ARABIC_ROMAN.get(tok)
+    if rom is not None:
+        return rom[0]
+    if any("\u0370" <= ch <= "\u03ff" or "\u1f00" <= ch <= "\u1fff" for ch in tok):
+        return _greek(tok)
+    return anyascii(tok).replace("'", "")
