@@ -394,6 +394,25 @@ def _nickname_mask(a: C.Side, b: C.Side, lex: Overlay) -> NDArray[np.bool_]:
     return out
 
 
+def _cross_level(x: C.Side, y: C.Side, ix: IntArray, lex: Overlay) -> IntArray:
+    """Level of x's first forename against y's surname (its full key or first part), for
+    swapped pairings; the better of the two (lower level codes are better here)."""
+    first, flen = x.first[ix], x.first_len[ix]
+    ffold, fphon = x.first_fold[ix], x.first_phon[ix]
+    best: IntArray | None = None
+    for key in (y.sur[ix], y.p1[ix]):
+        jw = C.jaro_winkler(x.first_str[ix], lex.strings(key))
+        lvl = C.token_levels(
+            first, key, flen, lex.length(key), ffold, lex.fold(key), fphon, lex.phon(key), jw
+        )
+        if best is None:
+            best = lvl
+        else:  # no part: that comparison does not exist
+            best = np.minimum(best, np.where(key > 0, lvl, M.FN_DIFFERENT))
+    assert best is not None
+    return best
+
+
 def _jw_where(
     mask: NDArray[np.bool_], a: NDArray[np.object_], b: NDArray[np.object_]
 ) -> FloatArray:
@@ -458,16 +477,8 @@ def _score(
     swapped = np.zeros(len(cand), dtype=bool)
     if trial.any():
         ix = np.flatnonzero(trial)
-        jw1 = C.jaro_winkler(a.first_str[ix], b.sur_str[ix])
-        jw2 = C.jaro_winkler(a.sur_str[ix], b.first_str[ix])
-        l1 = C.token_levels(
-            a.first[ix], b.sur[ix], a.first_len[ix], b.sur_len[ix], a.first_fold[ix],
-            b.sur_fold[ix], a.first_phon[ix], b.sur_phon[ix], jw1,
-        )  # fmt: skip
-        l2 = C.token_levels(
-            a.sur[ix], b.first[ix], a.sur_len[ix], b.first_len[ix], a.sur_fold[ix],
-            b.first_fold[ix], a.sur_phon[ix], b.first_phon[ix], jw2,
-        )  # fmt: skip
+        l1 = _cross_level(a, b, ix, lex)
+        l2 = _cross_level(b, a, ix, lex)
         # Exact agreement of a swapped token: weighted by the string's frequency as either.
         x1 = np.maximum(lex.count(fn_count, a.first[ix]), lex.count(sn_count, a.first[ix]))
         x2 = np.maximum(lex.count(fn_count, b.first[ix]), lex.count(sn_count, b.first[ix]))

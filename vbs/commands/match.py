@@ -132,9 +132,12 @@ def _identity_reader(cols: dict[str, int], with_gender: bool) -> Callable[[list[
 
     def build(row: list[str]) -> Identity:
         surname = field(row, i_sn, "surname")
-        if not surname:
-            raise ValueError("surname: required")
         forenames = field(row, i_fn, "forenames")
+        if not surname:
+            if not forenames:
+                raise ValueError("surname: required (forenames and surname both empty)")
+            # A single name (mononym) given as forenames: compared as the surname.
+            surname, forenames = forenames, ""
         dob = _parse_date(field(row, i_dob, "date_of_birth"))
         prev_text = field(row, i_prev, "previous_names")
         prev: tuple[Name, ...] = ()
