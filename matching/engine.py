@@ -405,10 +405,8 @@ def _cross_level(x: C.Side, y: C.Side, ix: IntArray, lex: Overlay) -> IntArray:
         lvl = C.token_levels(
             first, key, flen, lex.length(key), ffold, lex.fold(key), fphon, lex.phon(key), jw
         )
-        if best is None:
-            best = lvl
-        else:  # no part: that comparison does not exist
-            best = np.minimum(best, np.where(key > 0, lvl, M.FN_DIFFERENT))
+        # Where there is no part, that comparison does not exist.
+        best = lvl if best is None else np.minimum(best, np.where(key > 0, lvl, M.FN_DIFFERENT))
     assert best is not None
     return best
 
