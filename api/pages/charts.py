@@ -37,8 +37,8 @@ OUTCOME_SERIES: tuple[Series, ...] = (
 
 def _nice_max(value: float) -> float:
     """A round upper bound for the axis (1, 2, 5 times a power of ten)."""
-    if value <= 0:
-        return 1.0
+    if value <= 4:
+        return 4.0  # counts: whole-number grid lines
     step = 1.0
     while step * 10 <= value:
         step *= 10
@@ -53,10 +53,12 @@ def _fmt(value: float) -> str:
 
 
 def _axis(parts: list[str], top_value: float) -> None:
+    """Grid lines and labels: 4 intervals when the top divides by 4, else 5 (whole steps)."""
     plot_h = HEIGHT - TOP - BOTTOM
-    for i in range(5):
-        v = top_value * i / 4
-        y = TOP + plot_h - plot_h * i / 4
+    steps = 4 if top_value % 4 == 0 else 5
+    for i in range(steps + 1):
+        v = top_value * i / steps
+        y = TOP + plot_h - plot_h * i / steps
         parts.append(
             f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" '
             'stroke="#b1b4b6" stroke-width="1"/>'

@@ -18,8 +18,11 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from uuid import UUID
 
 import psycopg
@@ -47,6 +50,18 @@ CHROMIUM_ARGS = [
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 
 
+def _pages_redis_url() -> str:
+    """The suite's Redis server, one database further on: other test sessions on this machine
+    run their own RQ workers on the suite's database, and must not take this server's jobs."""
+    parts = urlsplit(_redis_url())
+    if parts.scheme == "unix":
+        query = dict(parse_qsl(parts.query))
+        query["db"] = str((int(query.get("db", "0")) + 1) % 16)
+        return f"unix://{parts.netloc}{parts.path}?{urlencode(query)}"
+    db = int(parts.path.strip("/") or "0")
+    return urlunsplit(parts._replace(path=f"/{(db + 1) % 16}"))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -63,28 +78,27 @@ class LiveServer:
     settings: Settings
 
 
-@pytest.fixture(scope="session")
-def pages_owner_url() -> Iterator[str]:
-    """A database of the pages' own, migrated from empty, dropped at the end."""
+@contextmanager
+def fresh_database(prefix: str = "vbs_pages") -> Iterator[str]:
+    """A database of its own on the suite's server, migrated from empty, dropped at the end."""
     server = _server_url()
-    name = f"vbs_pages_{os.getpid()}_{secrets.token_hex(3)}"
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
     with psycopg.connect(server, autocommit=True) as conn:
         schema.create_database_if_missing(conn, name)
     url = with_database(server, name)
     migrate(url, APP_ROLE)
-    yield url
-    with psycopg.connect(server, autocommit=True) as conn:
-        schema.drop_database(conn, name)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            schema.drop_database(conn, name)
 
 
-@pytest.fixture(scope="session")
-def live_server(
-    pages_owner_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    settings = Settings(
-        database_url=pages_owner_url,
-        redis_url=_redis_url(),
-        data_dir=tmp_path_factory.mktemp("pages-data"),
+def live_settings(owner_url: str, data_dir: Path) -> Settings:
+    return Settings(
+        database_url=owner_url,
+        redis_url=_pages_redis_url(),
+        data_dir=data_dir,
         app_db_role=APP_ROLE,
         cookie_secure=False,
         db_pool_min=1,
@@ -93,6 +107,11 @@ def live_server(
         quota_rate_per_minute=1_000_000,
         quota_org_rate_per_minute=1_000_000,
     )
+
+
+@contextmanager
+def running_server(settings: Settings) -> Iterator[LiveServer]:
+    """``create_app(settings)`` served by uvicorn on a free port, in a thread."""
     app = create_app(settings)
     port = _free_port()
     config = uvicorn.Config(
@@ -117,6 +136,22 @@ def live_server(
 
 
 @pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with (
+        fresh_database() as url,
+        running_server(live_settings(url, tmp_path_factory.mktemp("pages-data"))) as live,
+    ):
+        yield live
+
+
+def launch_chromium(playwright: Playwright) -> Browser:
+    executable = shutil.which("chromium")
+    if executable is None:
+        raise RuntimeError("Chromium is not installed (apt-get install -y chromium; .ci/run does)")
+    return playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+
+
+@pytest.fixture(scope="session")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
@@ -124,10 +159,7 @@ def playwright() -> Iterator[Playwright]:
 
 @pytest.fixture(scope="session")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Chromium is not installed (apt-get install -y chromium; .ci/run does)")
-    b = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+    b = launch_chromium(playwright)
     yield b
     b.close()
 
