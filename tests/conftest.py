@@ -52,7 +52,7 @@ def _redis_url() -> str:
 def with_database(conninfo: str, dbname: str) -> str:
     params = conninfo_to_dict(conninfo)
     params["dbname"] = dbname
-    return make_conninfo(**{k: v for k, v in params.items() if v is not None})
+    return make_conninfo("", **{k: v for k, v in params.items() if v is not None})
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,7 @@ def app_conninfo(settings: Settings, owner: str | None = None) -> str:
     params.pop("password", None)
     params["user"] = settings.app_db_role
     params.setdefault("application_name", "vbs")
-    return make_conninfo(**{k: v for k, v in params.items() if v is not None})
+    return make_conninfo("", **{k: v for k, v in params.items() if v is not None})
 
 
 def ensure_database(server_conninfo: str, name: str) -> None:

@@ -86,10 +86,10 @@ def start_postgres(data_dir: Path) -> str:
     pgdata = pg_dir(data_dir)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     if not postgres_running(data_dir):
-        import pgserver
+        from pgserver import get_server  # type: ignore[attr-defined]
 
         # cleanup_mode=None: the server outlives this process; stop() ends it.
-        server = pgserver.get_server(pgdata, cleanup_mode=None)
+        server = get_server(pgdata, cleanup_mode=None)
         # pgserver registers an atexit hook that only forgets this handle; keep it quiet.
         del server
     return postgres_url(data_dir)
@@ -100,7 +100,7 @@ def stop_postgres(data_dir: Path) -> bool:
     if not postgres_running(data_dir):
         return False
     _prepare_runtime_dir(data_dir)
-    from pgserver._commands import pg_ctl
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
     user = "pgserver" if os.geteuid() == 0 else None
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pg_dir(data_dir), user=user)
