@@ -31,13 +31,18 @@ class Truth:
     kind: str
     corruption: str
     related: str
+    origin: str = ""
 
 
 def read_truth(path: Path) -> dict[str, Truth]:
     with path.open(encoding="utf-8", newline="") as f:
         return {
             r["reference"]: Truth(
-                r["list_id"], r["kind"], r["corruption"], r.get("related_list_id", "") or ""
+                r["list_id"],
+                r["kind"],
+                r["corruption"],
+                r.get("related_list_id", "") or "",
+                r.get("origin", "") or "",
             )
             for r in csv.DictReader(f)
         }
@@ -74,6 +79,8 @@ class Report:
     by_type: dict[str, dict[str, int]] = field(
         default_factory=lambda: defaultdict(lambda: dict.fromkeys(BANDS, 0))
     )
+    # per origin: [true n, true found, true in match, negatives n, negatives match, possible]
+    by_origin: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0] * 6))
     missing: int = 0  # references in truth with no outcome
 
     @property
@@ -120,11 +127,19 @@ def score(outcomes: Iterable[Outcome], truth: dict[str, Truth]) -> Report:
             if landed == "match" and o.candidates[0][0] == t.list_id:
                 rep.true_in_match += 1
             rep.by_type[_type_key(t)][landed] += 1
+            o_row = rep.by_origin[t.origin or "?"]
+            o_row[0] += 1
+            o_row[1] += landed != "no_match"
+            o_row[2] += landed == "match" and o.candidates[0][0] == t.list_id
             if "+" in t.corruption:
                 for part in t.corruption.split("+"):
                     rep.by_type["  (in two) " + part][landed] += 1
         else:
             rep.by_type[_type_key(t)][band] += 1
+            o_row = rep.by_origin[t.origin or "?"]
+            o_row[3] += 1
+            o_row[4] += band == "match"
+            o_row[5] += band == "possible"
     rep.missing = len(set(truth) - seen)
     return rep
 
@@ -168,4 +183,34 @@ def format_report(rep: Report) -> str:
         n = sum(c.values())
         rows.append((k, n, *(pct(c[b] / n if n else 0.0, 1) for b in BANDS)))
     out.append(table(rows, ("type", "n", "match", "possible", "no_match")))
+    if set(rep.by_origin) - {"?"}:
+        o_rows = []
+        for k in sorted(rep.by_origin, key=lambda k: -sum(rep.by_origin[k])):
+            tn, tf, tm, nn, nm, np_ = rep.by_origin[k]
+            o_rows.append(
+                (
+                    k,
+                    tn,
+                    pct(tf / tn if tn else 1.0, 1),
+                    pct(tm / tn if tn else 1.0, 1),
+                    nn,
+                    pct(nm / nn if nn else 0.0, 2),
+                    pct(np_ / nn if nn else 0.0, 1),
+                )
+            )
+        out.append("")
+        out.append(
+            table(
+                o_rows,
+                (
+                    "origin",
+                    "true n",
+                    "found (m+p)",
+                    "in match",
+                    "others n",
+                    "others in match",
+                    "others in possible",
+                ),
+            )
+        )
     return "\n".join(out)

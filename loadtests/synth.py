@@ -47,10 +47,11 @@ Hard negatives: ``twin`` (same surname and date of birth, a different forename t
 nickname of the other), ``parent_child`` (same forenames and surname, date of birth 20-35 years
 apart), ``namesake`` (same forenames and surname, birth year at least 2 years apart).
 
-truth.csv: ``reference,list_id,kind,corruption,related_list_id`` - ``list_id`` the true
+truth.csv: ``reference,list_id,kind,corruption,related_list_id,origin`` - ``list_id`` the true
 barred entry (true matches only), ``kind`` one of true_match / non_match / hard_negative,
 ``corruption`` the corruption label(s) or the hard-negative type, ``related_list_id`` the
-list entry a hard negative was made from (the one it must NOT be matched to).
+list entry a hard negative was made from (the one it must NOT be matched to), ``origin`` the
+person's name group (en, fr, de, es, pl, it, pt, tr, cs, ga, nl, in, yo, ig, ru, el, zh, ar).
 """
 
 from __future__ import annotations
@@ -612,6 +613,7 @@ class CheckOut:
     kind: str
     corruption: str
     related: str
+    origin: str  # name group of the person (en, fr, de, ..., ru, el, zh, ar)
 
 
 def _draw(
@@ -686,7 +688,7 @@ def make_checks(
             for c in sorted(kinds, key=APPLY_ORDER.index):
                 b.apply(c, i, rec)
             label = "+".join(sorted(kinds, key=APPLY_ORDER.index))
-            out.append(CheckOut(rec.row(), data.ids[i], "true_match", label, ""))
+            out.append(CheckOut(rec.row(), data.ids[i], "true_match", label, "", b.group(i).name))
 
     # Keys of the list: a generated non-match must never equal a list entry on first forename,
     # surname and full date of birth (then it could not be told apart from the barred person).
@@ -713,7 +715,9 @@ def make_checks(
                 continue
             rec.first = new_first
             rec.middles = []
-            out.append(CheckOut(rec.row(), "", "hard_negative", "twin", data.ids[i]))
+            out.append(
+                CheckOut(rec.row(), "", "hard_negative", "twin", data.ids[i], b.group(i).name)
+            )
             break
     # Parent / child with the same full name.
     for _ in range(counts["parent_child"]):
@@ -736,7 +740,11 @@ def make_checks(
                 used.discard(i)
                 continue
             rec.dob = new
-            out.append(CheckOut(rec.row(), "", "hard_negative", "parent_child", data.ids[i]))
+            out.append(
+                CheckOut(
+                    rec.row(), "", "hard_negative", "parent_child", data.ids[i], b.group(i).name
+                )
+            )
             break
     # Namesakes.
     for _ in range(counts["namesake"]):
@@ -749,7 +757,9 @@ def make_checks(
                 used.discard(i)
                 continue
             rec.dob = new
-            out.append(CheckOut(rec.row(), "", "hard_negative", "namesake", data.ids[i]))
+            out.append(
+                CheckOut(rec.row(), "", "hard_negative", "namesake", data.ids[i], b.group(i).name)
+            )
             break
 
     # Non-matches: fresh people from the same population.
@@ -775,7 +785,7 @@ def make_checks(
                     fn = f"{first} {mid}" if mid else first
                     previous.append(f"{fn} {render_name(g, m, native)}")
             rec = Rec(first, mid.split() if mid else [], sur, d, previous)
-            out.append(CheckOut(rec.row(), "", "non_match", "", ""))
+            out.append(CheckOut(rec.row(), "", "non_match", "", "", g.name))
             need -= 1
 
     order = list(range(len(out)))
@@ -827,9 +837,9 @@ def generate(list_size: int, n_checks: int, seed: int, out: Path) -> dict[str, f
         w.writerows((f"C{k:07d}", *c.fields) for k, c in enumerate(checks, 1))
     with (out / "truth.csv").open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(("reference", "list_id", "kind", "corruption", "related_list_id"))
+        w.writerow(("reference", "list_id", "kind", "corruption", "related_list_id", "origin"))
         w.writerows(
-            (f"C{k:07d}", c.list_id, c.kind, c.corruption, c.related)
+            (f"C{k:07d}", c.list_id, c.kind, c.corruption, c.related, c.origin)
             for k, c in enumerate(checks, 1)
         )
     t3 = time.perf_counter()

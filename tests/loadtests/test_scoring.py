@@ -14,8 +14,8 @@ from loadtests.scoring import Outcome, Truth, score
 
 def _truth() -> dict[str, Truth]:
     return {
-        "C1": Truth("L1", "true_match", "exact", ""),
-        "C2": Truth("L2", "true_match", "typo", ""),
+        "C1": Truth("L1", "true_match", "exact", "", "en"),
+        "C2": Truth("L2", "true_match", "typo", "", "ar"),
         "C3": Truth("L3", "true_match", "typo+dob_year", ""),
         "C4": Truth("", "hard_negative", "twin", "L4"),
         "C5": Truth("", "non_match", "", ""),
@@ -41,6 +41,9 @@ def test_score_counts_precision_recall_and_review_load() -> None:
     assert rep.by_type["  (in two) dob_year"]["no_match"] == 1
     assert rep.by_type["hard negative: twin"]["match"] == 1
     assert rep.missing == 0
+    assert rep.by_origin["en"] == [1, 1, 1, 0, 0, 0]
+    assert rep.by_origin["ar"] == [1, 1, 0, 0, 0, 0]  # found, but in possible
+    assert rep.by_origin["?"] == [1, 0, 0, 2, 1, 1]  # no origin given: C3 missed; C4, C5
 
 
 def test_score_out_reads_vbs_match_output(

@@ -58,7 +58,7 @@ def test_headers(out: Path) -> None:
     }
     assert heads["list.csv"] == "list_id,forenames,surname,date_of_birth,previous_names,gender"
     assert heads["checks.csv"] == "reference,forenames,surname,date_of_birth,previous_names"
-    assert heads["truth.csv"] == "reference,list_id,kind,corruption,related_list_id"
+    assert heads["truth.csv"] == "reference,list_id,kind,corruption,related_list_id,origin"
 
 
 def test_check_mix_and_corruption_counts(files: tuple) -> None:  # type: ignore[type-arg]
@@ -227,3 +227,16 @@ def test_other_scripts_and_diacritics_present(files: tuple) -> None:  # type: ig
     # Both directions occur: native script on the list with a romanised check, and the reverse.
     assert any((e["surname"]).isascii() and not c["surname"].isascii() for c, e in translit)
     assert any(not e["surname"].isascii() and c["surname"].isascii() for c, e in translit)
+
+
+def test_origin_names_the_persons_name_group(files: tuple) -> None:  # type: ignore[type-arg]
+    _, checks, truth = files
+    origins = Counter(t["origin"] for t in truth)
+    assert origins.most_common(1)[0][0] == "en"
+    assert {"ru", "el", "zh", "ar", "de", "pl"} <= set(origins)
+    for c, t in zip(checks, truth, strict=True):
+        name = c["forenames"] + c["surname"]
+        if any("\u0400" <= ch <= "\u04ff" for ch in name):
+            assert t["origin"] == "ru"
+        if any("\u0600" <= ch <= "\u06ff" for ch in name):
+            assert t["origin"] == "ar"
