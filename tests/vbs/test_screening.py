@@ -153,3 +153,35 @@ def test_vbs_screen_command(
     with transaction(db) as conn:
         row = check_repo.get_check(conn, cleared.id)
     assert row is not None and row.outcome == "under_review"
+
+
+def test_two_screeners_at_once_screen_each_version_once(
+    db: ConnectionPool, audit: AuditLog, actors: Actors
+) -> None:
+    import threading
+
+    holder = new_holder()
+    with transaction(db) as conn:
+        cleared = checks.run_check(conn, holder, audit, actors.employer, request())
+    bar(db, audit, "Alice Mary", "Oyelaran", "1980-03-12")
+    reports: list[screening.ScreeningReport] = []
+    barrier = threading.Barrier(2)
+
+    def screen() -> None:
+        barrier.wait()
+        with db.connection() as conn:
+            reports.append(screening.screen_pending(conn, new_holder(), audit))
+
+    threads = [threading.Thread(target=screen) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(len(r.moved_to_review) for r in reports) == [0, 1]
+    with transaction(db) as conn:
+        assert len(review_repo.items_for_check(conn, cleared.id)) == 1
+        assert len(check_repo.list_notifications(conn, actors.employer.org_id)) == 1  # type: ignore[arg-type]
+        runs = conn.execute(
+            "SELECT count(*) FROM audit_event WHERE action = 'screening.run'"
+        ).fetchone()
+    assert runs is not None and runs[0] == 1
