@@ -102,7 +102,7 @@ class Options:
     keep_running: bool = False
     seed: int = 7
     prescreen: bool = True
-    ready_timeout: float = 600.0
+    ready_timeout: float = 900.0
     command: str = ""
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -543,12 +543,15 @@ def run(opts: Options) -> Report:
     opts.out_dir.mkdir(parents=True, exist_ok=True)
     service_cpus, locust_cpus, pin_note = _split_cores(opts.pin)
     own_affinity = _cpus()
-    if service_cpus:
-        # The runner's children (embedded servers, seeding, the service) inherit this.
-        os.sched_setaffinity(0, service_cpus)
     _log(f"cores: {pin_note}")
-
-    servers = _prepare_servers(opts)
+    if service_cpus:
+        # Embedded servers started now inherit the service's cores; seeding (in this
+        # process) is not pinned: it runs before the measurement, on every core.
+        os.sched_setaffinity(0, service_cpus)
+    try:
+        servers = _prepare_servers(opts)
+    finally:
+        os.sched_setaffinity(0, set(own_affinity))
     audit_key = os.environ.get("VBS_AUDIT_KEY") or secrets.token_hex(32)
     service: Service | None = None
     try:
@@ -705,8 +708,6 @@ def run(opts: Options) -> Report:
             from vbs import embedded
 
             embedded.stop(opts.data_dir)
-        if service_cpus:
-            os.sched_setaffinity(0, set(own_affinity))
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:

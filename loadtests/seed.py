@@ -78,7 +78,9 @@ def _quiet(_: str) -> None:
 
 def synth_data(list_size: int, checks: int, seed: int, log: Log = _quiet) -> Path:
     """The synth files for this size and seed, generated once and cached."""
-    folder = CACHE / f"synth-{list_size}-{checks}-{seed}"
+    from loadtests.synth import SYNTH_VERSION
+
+    folder = CACHE / f"synth-v{SYNTH_VERSION}-{list_size}-{checks}-{seed}"
     done = folder / ".complete"
     if done.exists():
         log(f"synthetic data from cache {folder.relative_to(ROOT)}")
