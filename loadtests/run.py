@@ -639,6 +639,14 @@ def run(opts: Options) -> Report:
             "postgresql": round(pg_after - pg_before, 1),
             "locust": ledger.get("locust_cpu_seconds"),
         }
+        accepted = len(ledger.get("check_ids", []))
+        if accepted:
+            # Per accepted single check (other requests of the run are included in the CPU).
+            cores["cpu_ms_per_check"] = {
+                k: round(1000 * v / accepted, 2)
+                for k, v in cores["cpu_seconds"].items()
+                if isinstance(v, int | float)
+            }
         cores["postgresql_scope"] = (
             "embedded server started for this run"
             if servers.postgres_pid
