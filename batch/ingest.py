@@ -215,10 +215,11 @@ def _lines(chunks: Iterable[bytes], bad_lines: set[int]) -> Iterator[str]:
     for chunk in chunks:
         if b"\x00" in chunk:
             raise FileProblem("the file contains a NUL byte; it is not a text CSV file")
+        searched = len(pending)  # a long line is scanned once, not once per chunk
         pending += chunk
         start = 0
         while True:
-            nl = pending.find(b"\n", start)
+            nl = pending.find(b"\n", max(start, searched))
             if nl < 0:
                 break
             line_no += 1

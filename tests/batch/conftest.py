@@ -32,6 +32,7 @@ BARRED = [
     ("Grzegorz", "Brzęczyszczykiewicz", "1969-01-30"),
     ("Aoife", "Ní Bhraonáin", "1990-07-07"),
 ]
+PART = 1024 * 1024  # the upload route's stored part size
 FILLER_SURNAMES = ["Taylor", "Evans", "Khan", "Okafor", "Murphy", "Nguyen", "Rossi", "Kowalski"]
 FILLER_FORENAMES = ["Alice", "Bilal", "Chloe", "Dmitri", "Efua", "Farah", "George", "Hana"]
 
@@ -112,12 +113,12 @@ def store_batch(pool: ConnectionPool, owner: Client, data: bytes) -> UUID:
             conn,
             org_id=owner.org_id,
             user_id=owner.principal.user_id,
-            api_key_id=None,
+            api_key_id=owner.principal.api_key_id,
             file_bytes=len(data),
             file_sha256=hashlib.sha256(data).digest(),
             eligibility_confirmed=True,
             consent_confirmed=True,
-            parts=[data[i : i + 1000] for i in range(0, len(data), 1000)] or [b""],
+            parts=[data[i : i + PART] for i in range(0, len(data), PART)] or [b""],
         )
     return batch.id
 
