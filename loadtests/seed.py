@@ -80,11 +80,20 @@ def synth_data(list_size: int, checks: int, seed: int, log: Log = _quiet) -> Pat
     """The synth files for this size and seed, generated once and cached."""
     from loadtests.synth import SYNTH_VERSION
 
-    folder = CACHE / f"synth-v{SYNTH_VERSION}-{list_size}-{checks}-{seed}"
+    prefix = f"synth-v{SYNTH_VERSION}-{list_size}-"
+    # Any cached generation of the same list with at least as many checks will do.
+    for cached in sorted(CACHE.glob(f"{prefix}*-{seed}")) if CACHE.exists() else []:
+        parts = cached.name[len(prefix) :].split("-")
+        if (
+            len(parts) == 2
+            and parts[0].isdigit()
+            and int(parts[0]) >= checks
+            and (cached / ".complete").exists()
+        ):
+            log(f"synthetic data from cache {cached.relative_to(ROOT)}")
+            return cached
+    folder = CACHE / f"{prefix}{checks}-{seed}"
     done = folder / ".complete"
-    if done.exists():
-        log(f"synthetic data from cache {folder.relative_to(ROOT)}")
-        return folder
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     subprocess.run(
