@@ -143,3 +143,46 @@ def test_dispute_referral_and_notifications(page: Page, live_server: LiveServer)
 
     page.get_by_role("link", name="Notifications").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Notifications")
+
+
+def test_form_posts_need_the_session_csrf_token(page: Page, live_server: LiveServer) -> None:
+    sign_in(page, live_server.accounts, live_server.accounts.user("employer"))
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    assert token
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    form = {"reference": "CSRF-1", "forenames": "Ann", "surname": "Lee"}
+    with httpx.Client(base_url=live_server.url, cookies=cookies) as c:
+        refused = c.post("/checks", data=form)
+        assert refused.status_code == 403
+        assert "You cannot see this page" in refused.text
+        wrong = c.post("/checks", data={**form, "csrf_token": "x" * 40})
+        assert wrong.status_code == 403
+        # With the token the form is read (and, incomplete, comes back with its errors).
+        accepted = c.post("/checks", data={**form, "csrf_token": token})
+        assert accepted.status_code == 400
+        assert "Enter the date of birth" in accepted.text
+
+
+def test_notification_from_continuous_screening(page: Page, live_server: LiveServer) -> None:
+    from vbs.services import screening
+
+    surname = unique_surname("Lindqvist")
+    employer = live_server.accounts.user("employer")
+    sign_in(page, live_server.accounts, employer)
+    fill_check_form(
+        page, reference="SCREEN-1", forenames="Freya", surname=surname, dob="1988-08-08"
+    )
+    expect(page.locator("[data-outcome=clear]")).to_be_visible()
+    outcome_url = page.url
+    # The next day, the same person is barred; the screening job finds the earlier check.
+    bar_person(live_server, "Freya", surname, "1988-08-08")
+    with live_server.state.pool.connection() as conn:
+        screening.screen_pending(conn, live_server.state.matcher, live_server.state.audit)
+    page.get_by_role("link", name="Notifications").click()
+    row = page.locator("tbody tr", has_text="SCREEN-1")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("Under review")
+    axe_check(page, "notifications with a row")
+    row.get_by_role("link").click()
+    assert page.url == outcome_url
+    expect(page.locator("[data-outcome=under_review]")).to_be_visible()
