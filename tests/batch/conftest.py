@@ -17,7 +17,7 @@ from rq.serializers import JSONSerializer
 
 from batch import jobs
 from batch.worker import BatchWorker
-from tests.api.conftest import accounts, app_state, client  # noqa: F401  (API fixtures)
+from tests.api.conftest import accounts, app, app_state, client  # noqa: F401  (API fixtures)
 from vbs.audit import AuditLog
 from vbs.config import Settings
 from vbs.db import transaction
