@@ -5,7 +5,7 @@ once sees; markup typed by an employer shown as text on every caseworker page.""
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.pages.conftest import (
     LiveServer,
@@ -203,3 +203,60 @@ def test_markup_typed_by_an_employer_is_text_on_every_caseworker_page(
     _no_injection(page)
     axe_check(page, "list search results")
     assert len(visited) == 4
+
+
+def test_minded_to_bar_shows_the_representations_deadline_and_only_legal_steps(
+    page: Page, live_server: LiveServer
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    accounts = live_server.accounts
+    sign_in(page, accounts, accounts.user("caseworker"))
+    page.goto("/casework/cases/new")
+    page.get_by_label("Discretionary referral").check()
+    page.get_by_label("First names").fill("Avery")
+    page.get_by_label("Last name").fill(unique_surname("Cole"))
+    page.get_by_label("Day").fill("12")
+    page.get_by_label("Month").fill("12")
+    page.get_by_label("Year").fill("1977")
+    page.get_by_label("Summary").fill("Referral after a disciplinary hearing")
+    page.get_by_role("button", name="Open case").click()
+    # An illegal step is not offered at all.
+    expect(page.get_by_label("Decide to bar")).to_have_count(0)
+    for step in (
+        "Begin the initial assessment",
+        "Gather information",
+        "Assess the risk",
+        "Send a minded-to-bar letter",
+    ):
+        page.get_by_label(step).check()
+        page.get_by_label("Reason").fill(step)
+        page.get_by_role("button", name="Record next step").click()
+    due = datetime.now(UTC) + timedelta(weeks=8)
+    warning = page.locator(".govuk-warning-text")
+    expect(warning).to_contain_text("Representations are due by")
+    expect(warning).to_contain_text(f"{due.day} {due:%B %Y}")
+    offered = page.locator("input[name=action]")
+    values = {offered.nth(i).get_attribute("value") for i in range(offered.count())}
+    # Before the deadline: representations can be received; closing them is not offered.
+    assert "receive_representations" in values
+    assert "close_representations" not in values and "decide_bar" not in values
+    axe_check(page, "minded to bar")
+
+
+def test_pages_work_without_javascript(browser: Browser, live_server: LiveServer) -> None:
+    ctx = browser.new_context(base_url=live_server.url, java_script_enabled=False)
+    try:
+        page = ctx.new_page()
+        sign_in(page, live_server.accounts, live_server.accounts.user("employer"))
+        fill_check_form(
+            page,
+            reference="NOJS-1",
+            forenames="Iris",
+            surname=unique_surname("Mann"),
+            dob="1993-05-05",
+        )
+        expect(page.locator("[data-outcome=clear]")).to_be_visible()
+        assert page.evaluate("document.body.className").find("js-enabled") == -1
+    finally:
+        ctx.close()
