@@ -160,7 +160,7 @@ async def check_submit(
         request,
         principal,
         "employer/check_form.html",
-        {"form": values, "errors": _labelled(errors)},
+        {"form": values, "errors": _labelled(errors), "nav_path": "/checks/new"},
         status_code=400,
     )
 
@@ -342,6 +342,6 @@ async def referral_submit(
         request,
         principal,
         "employer/referral_form.html",
-        {"form": values, "errors": _labelled(errors)},
+        {"form": values, "errors": _labelled(errors), "nav_path": "/referrals/new"},
         status_code=400,
     )

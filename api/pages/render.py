@@ -157,7 +157,8 @@ def render(
     headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
     """Render ``template`` as a full page; every page is ``no-store``."""
-    path = request.url.path
+    # A form posted to a collection (POST /checks) is still the page it came from.
+    path = str((context or {}).get("nav_path") or request.url.path)
     items = NAV.get(principal.role, ()) if principal is not None else ()
     nav = [
         {"href": i.href, "text": i.text, "current": path == i.href or path.startswith(i.href + "/")}

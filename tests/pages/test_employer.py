@@ -80,6 +80,7 @@ def test_check_form_errors(page: Page, live_server: LiveServer) -> None:
     expect(page.locator("#surname-error")).to_contain_text("Enter their last name")
     expect(page.locator("#date_of_birth-error")).to_contain_text("must be a real date")
     assert page.title().startswith("Error: ")
+    expect(page.locator("[aria-current=page]")).to_have_text("Check a person")
     axe_check(page, "check form with errors")
     # A future date is refused by the API's own rule.
     fill_check_form(page, reference="X", forenames="Ann", surname="Lee", dob="2999-01-01")
