@@ -307,7 +307,7 @@ _DOB_TEXT = {
 }
 _GD_TEXT = {
     "agree": "same gender",
-    "different": "different genders",
+    "different": "different genders (as given, or as the list shows the forenames)",
     "missing": "gender not given on one side",
 }
 TEXTS = {

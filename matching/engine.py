@@ -78,6 +78,7 @@ class Candidate:
     weight: float
     fields: tuple[FieldExplanation, ...]
     name_pairing: tuple[int, int, bool] = (0, 0, False)  # (check name, list name, swapped)
+    prior: float = 0.0  # the prior log2 odds included in `weight`
 
     def explanation(self) -> dict[str, object]:
         ci, li, swapped = self.name_pairing
@@ -86,6 +87,7 @@ class Candidate:
             "probability": round(self.probability, 6),
             "band": self.band,
             "weight": round(self.weight, 3),
+            "prior_weight": round(self.prior, 3),
             "fields": [f.as_dict() for f in self.fields],
             "name_pairing": {
                 "check_name": "current" if ci == 0 else f"previous {ci}",
@@ -245,7 +247,7 @@ class Engine:
         qt = _query_table(identities, lex, self._fcache, self._scache)
         et = _index_table(self.index)
         qa, qb = self._candidates(qt, lex, lists)
-        s = _score(qa, qb, qt, et, lex, self.index.live_rows)
+        s = _score(qa, qb, qt, et, lex, self.index.live_rows, M.prior_log2(len(self.index)))
         keep = s.prob >= self.thresholds.possible
         per_check: list[list[Candidate]] = [[] for _ in identities]
         for j in np.flatnonzero(keep):
@@ -265,7 +267,7 @@ class Engine:
         ta = _query_table([a], lex)
         tb = _query_table([b], lex)
         zero = np.zeros(1, dtype=np.int64)
-        s = _score(zero, zero, ta, tb, lex, self.index.live_rows)
+        s = _score(zero, zero, ta, tb, lex, self.index.live_rows, M.prior_log2(len(self.index)))
         return _candidate(s, 0, "", ta, tb, lex, self.thresholds)
 
     # ---- blocking --------------------------------------------------------------------
@@ -394,6 +396,19 @@ def _nickname_mask(a: C.Side, b: C.Side, lex: Overlay) -> NDArray[np.bool_]:
     return out
 
 
+def _gender(given: IntArray, first: IntArray, lex: Overlay) -> IntArray:
+    """The gender given, else the one the list shows for the forename (>= 95% of at least 5
+    entries with a gender), else 0 (unknown)."""
+    fem = lex.count(lex.vocab.fem_count, first)
+    male = lex.count(lex.vocab.male_count, first)
+    tot = fem + male
+    inferred = np.where(
+        (tot >= 5) & (fem >= 0.95 * tot), 1, np.where((tot >= 5) & (male >= 0.95 * tot), 2, 0)
+    )
+    out: IntArray = np.where(given > 0, given, inferred)
+    return out
+
+
 def _cross_level(x: C.Side, y: C.Side, ix: IntArray, lex: Overlay) -> IntArray:
     """Level of x's first forename against y's surname (its full key or first part), for
     swapped pairings; the better of the two (lower level codes are better here)."""
@@ -421,7 +436,13 @@ def _jw_where(
 
 
 def _score(
-    qa: IntArray, qb: IntArray, ta: _Table, tb: _Table, lex: Overlay, live_rows: int
+    qa: IntArray,
+    qb: IntArray,
+    ta: _Table,
+    tb: _Table,
+    lex: Overlay,
+    live_rows: int,
+    prior: float,
 ) -> _Scored:
     n_cand = len(qa)
     # Expand each candidate to every pairing of its names.
@@ -514,10 +535,13 @@ def _score(
         ta.year[qa].astype(np.int64), ta.month[qa].astype(np.int64), ta.day[qa].astype(np.int64),
         tb.year[qb].astype(np.int64), tb.month[qb].astype(np.int64), tb.day[qb].astype(np.int64),
     )  # fmt: skip
-    gd = C.gender_levels(ta.gender[qa].astype(np.int64), tb.gender[qb].astype(np.int64))
+    # A swapped pairing's "first" is a surname: no gender inferred from it.
+    ga = _gender(ta.gender[qa].astype(np.int64), np.where(swapped[best], 0, a.first[best]), lex)
+    gb = _gender(tb.gender[qb].astype(np.int64), np.where(swapped[best], 0, b.first[best]), lex)
+    gd = C.gender_levels(ga, gb)
     w_dob = M.DOB_WEIGHTS[dob]
     w_gd = M.GD_WEIGHTS[gd]
-    total = M.PRIOR_LOG2 + w_name[best] + w_dob + w_gd
+    total = prior + w_name[best] + w_dob + w_gd
     prob = M.probability(total)
     fnb, snb = fn[best], sn[best]
     capped = (
@@ -609,4 +633,5 @@ def _candidate(
     p = float(s.prob[j])
     band = M.band_of(p, bool(s.capped[j]), th)
     pairing = (ra - int(ta.row_start[qa]), rb - int(tb.row_start[qb]), swapped)
-    return Candidate(key, p, band, float(s.total[j]), tuple(fields), pairing)
+    prior = float(s.total[j]) - sum(f.weight for f in fields)
+    return Candidate(key, p, band, float(s.total[j]), tuple(fields), pairing, prior)

@@ -303,6 +303,10 @@ class ListIndex:
         sn[0] = 0
         v.fn_count.raw[:n] += sign * fn
         v.sn_count.raw[:n] += sign * sn
+        gender = self.gender.a[self.row_entry.a[rows]]
+        first = self.r_first.a[rows]
+        v.fem_count.raw[:n] += sign * np.bincount(first[gender == 1], minlength=n).astype(np.int32)
+        v.male_count.raw[:n] += sign * np.bincount(first[gender == 2], minlength=n).astype(np.int32)
         self.live_rows += sign * len(rows)
 
     def _kill(self, slots: IntArray) -> None:

@@ -26,16 +26,23 @@ Band = Literal["match", "possible", "no_match"]
 class Thresholds:
     """Probability thresholds: >= match is `match`, >= possible is `possible`."""
 
-    match: float = 0.98
-    possible: float = 0.12
+    match: float = 0.99
+    possible: float = 0.2
 
     def __post_init__(self) -> None:
         if not 0.0 < self.possible <= self.match <= 1.0:
             raise ValueError("thresholds: need 0 < possible <= match <= 1")
 
 
-# Prior log2 odds that a check and one list entry that reached scoring are the same person.
-PRIOR_LOG2 = -17.0
+# Prior log2 odds that a check and one list entry that reached scoring are the same person:
+# -20 for a list of 1M entries, one bit more for each halving (a bigger list holds more
+# namesakes), from a floor of 50,000 entries.
+PRIOR_LOG2_1M = -20.0
+
+
+def prior_log2(list_size: int) -> float:
+    return PRIOR_LOG2_1M + math.log2(1_000_000 / max(list_size, 50_000))
+
 
 # ---- forename (first forename) levels -------------------------------------------------
 FN_EXACT, FN_FOLD, FN_NICKNAME, FN_JW_HIGH, FN_INITIAL, FN_PHONETIC = 0, 1, 2, 3, 4, 5
@@ -53,7 +60,7 @@ FN_LEVELS = (
     "different",
 )
 # Exact: m=0.80, u=frequency of the forename (see exact_weight).
-FN_WEIGHTS = np.array([np.nan, 5.5, 4.0, 4.3, 3.5, 3.0, 1.0, 0.5, 0.0, -16.0])
+FN_WEIGHTS = np.array([np.nan, 5.5, 4.0, 4.3, 3.5, 3.0, 0.0, 0.5, 0.0, -16.0])
 
 # ---- surname levels ----------------------------------------------------------------------
 SN_EXACT, SN_PART, SN_FOLD, SN_JW_HIGH, SN_PHONETIC, SN_JW_MID, SN_MISSING, SN_DIFFERENT = range(8)
@@ -68,7 +75,7 @@ SN_LEVELS = (
     "different",
 )
 # Exact and part: from the frequency (part = exact weight of the matched part - 1.5).
-SN_WEIGHTS = np.array([np.nan, np.nan, 6.5, 5.3, 3.5, 1.0, 0.0, -9.0])
+SN_WEIGHTS = np.array([np.nan, np.nan, 6.5, 4.5, 3.0, 1.0, 0.0, -12.0])
 
 # ---- middle names (only when both sides have some) ----------------------------------------
 MD_FULL, MD_INITIAL, MD_ONE_SIDE, MD_NONE, MD_DIFFERENT = range(5)
@@ -102,7 +109,7 @@ DOB_LEVELS = (
 )
 # exact: m=0.88, u=1/(365*70); transposed: m=0.02; one digit: m=0.03, u~40 neighbours;
 # different: m=0.005 (a true match with an unrelated date is rare), u=0.99.
-DOB_WEIGHTS = np.array([14.3, 9.0, 8.0, 9.5, 5.0, 6.0, 3.0, -2.0, -13.0, 2.0])
+DOB_WEIGHTS = np.array([14.3, 9.0, 6.5, 9.5, 5.0, 6.0, 3.0, -2.0, -14.0, 0.0])
 
 # ---- gender ----------------------------------------------------------------------------------
 GD_AGREE, GD_DIFFERENT, GD_MISSING = range(3)

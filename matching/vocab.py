@@ -75,6 +75,10 @@ class Vocab:
         # key (full or part).
         self.fn_count = Grow(np.int64)
         self.sn_count = Grow(np.int64)
+        # Live list entries with this first forename and a given gender (female / male):
+        # the forename's gender as the list shows it.
+        self.fem_count = Grow(np.int32)
+        self.male_count = Grow(np.int32)
         self._pending: list[tuple[int, int, int, int, int, int]] = []
         self.intern("")
         self.flush()
@@ -119,8 +123,8 @@ class Vocab:
         self.fold.extend(cols[3].astype(np.int32))
         self.code.extend(cols[4].astype(np.int32))
         self.skel.extend(cols[5].astype(np.int32))
-        self.fn_count.ensure(len(self._strs))
-        self.sn_count.ensure(len(self._strs))
+        for col in (self.fn_count, self.sn_count, self.fem_count, self.male_count):
+            col.ensure(len(self._strs))
 
     def get(self, s: str) -> int | None:
         return self._ids.get(s)

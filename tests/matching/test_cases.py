@@ -52,10 +52,12 @@ def test_explanation_is_json_with_version_and_sentences() -> None:
     dob = next(f for f in data["fields"] if f["field"] == "date_of_birth")
     assert dob["detail"] == "date of birth: day and month transposed (03/12/1984 vs 12/03/1984)"
     assert dob["weight"] > 0  # a transposed date is evidence for a match
-    # The fields' weights and the prior add up to the candidate's weight.
-    from matching.model import PRIOR_LOG2
+    # The fields' weights and the prior (from the list's size) add up to the weight.
+    from matching.model import prior_log2
 
-    assert abs(sum(f["weight"] for f in data["fields"]) + PRIOR_LOG2 - data["weight"]) < 0.01
+    assert data["prior_weight"] == round(prior_log2(len(background()) + 1), 3)
+    total = sum(f["weight"] for f in data["fields"]) + data["prior_weight"]
+    assert abs(total - data["weight"]) < 0.01
 
 
 def test_two_listed_namesakes_both_reach_the_caseworker() -> None:
