@@ -56,6 +56,8 @@ def test_admin_pages(page: Page, live_server: LiveServer) -> None:
     page.reload()
     expect(page.locator("#new-password")).to_have_count(0)
     expect(page.locator("tbody")).to_contain_text(email)
+    page.locator("tbody tr", has_text=email).get_by_role("button", name="Disable").click()
+    expect(page.locator("tbody tr", has_text=email)).to_contain_text("Disabled")
 
     # API keys: shown once, then revoked.
     page.get_by_role("link", name="API keys").click()
