@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 
@@ -89,9 +90,16 @@ class PageRoute(APIRoute):
                 return sign_in_redirect()
             except VbsError as exc:
                 return error_page(request, exc.status)
+            except RequestValidationError:
+                # Only a malformed id in the path gets here (forms are read by the pages).
+                return error_page(request, 404)
             except UNAVAILABLE_ERRORS as exc:
                 log.warning("page unavailable: %s on %s", type(exc).__name__, self.path)
                 return error_page(request, 503)
+            except Exception as exc:
+                # Logged by type and route only: messages can hold personal data.
+                log.error("page failed: %s on %s", type(exc).__name__, self.path)
+                return error_page(request, 500)
 
         return page_handler
 

@@ -98,6 +98,9 @@ def test_outcome_of_another_organisation_is_not_found(page: Page, live_server: L
     sign_in(page, live_server.accounts, live_server.accounts.user("employer"))
     res = page.goto(own_url)
     assert res is not None and res.status == 404
+    res = page.goto("/checks/not-an-id")
+    assert res is not None and res.status == 404
+    expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
 
 
 def test_pages_are_no_store_and_refuse_api_keys(live_server: LiveServer) -> None:
