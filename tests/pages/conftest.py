@@ -27,6 +27,7 @@ from uuid import UUID
 
 import psycopg
 import pytest
+import redis
 import uvicorn
 from fastapi import FastAPI
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
@@ -137,6 +138,9 @@ def running_server(settings: Settings) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    # The pages' own Redis database starts empty (no jobs left from an earlier run).
+    with redis.Redis.from_url(_pages_redis_url()) as r:
+        r.flushdb()
     with (
         fresh_database() as url,
         running_server(live_settings(url, tmp_path_factory.mktemp("pages-data"))) as live,
