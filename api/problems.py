@@ -132,8 +132,30 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _data_error(request: Request, exc: Exception) -> JSONResponse:
+    """A value the database refused (SQLSTATE class 22): the input's fault, never a 500.
+
+    Request models refuse such values first, naming the field; this is the backstop.
+    """
+    assert isinstance(exc, psycopg.DataError)
+    log.warning(
+        "database refused a value: SQLSTATE %s on %s %s",
+        exc.sqlstate,
+        request.method,
+        _route(request),
+    )
+    return problem(
+        422,
+        "Validation failed",
+        "a value in the request could not be accepted (invalid characters or out of range)",
+        slug="validation",
+        errors=[],
+    )
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(VbsError, _vbs_error)
+    app.add_exception_handler(psycopg.DataError, _data_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for cls in UNAVAILABLE_ERRORS:

@@ -16,6 +16,7 @@ from api.deps import (
     StateDep,
     client_ip,
 )
+from api.fields import Email, Password
 from vbs.principal import Principal
 from vbs.services import auth
 
@@ -25,9 +26,11 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"])
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=3, max_length=254)
-    password: str = Field(min_length=1, max_length=256)
-    totp: str | None = Field(default=None, max_length=10, description="6-digit one-time code")
+    email: Email
+    password: Password
+    totp: str | None = Field(
+        default=None, max_length=10, pattern=r"^[0-9 ]*$", description="6-digit one-time code"
+    )
 
 
 class LoginResponse(BaseModel):

@@ -13,9 +13,10 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from api.deps import AuditDep, ClientPrincipal, ConnDep, StateDep
+from api.fields import FullName, Name, Reason, Reference
 from api.metrics import CHECKS_BY_OUTCOME
 from api.quotas import CheckQuota
 from vbs.services import checks, reviews
@@ -24,26 +25,6 @@ from vbs.services.matcher_holder import MatcherHolder
 router = APIRouter(prefix="/v1", tags=["checks"])
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _single_line(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
-def _free_text(value: str) -> str:
-    if _CONTROL_IN_TEXT.search(value):
-        raise ValueError("must not contain control characters other than line breaks and tabs")
-    return value
-
-
-Reference = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_single_line)]
-Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_single_line)]
-FullName = Annotated[str, Field(min_length=1, max_length=400), AfterValidator(_single_line)]
-Reason = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_free_text)]
 
 
 def get_holder(state: StateDep) -> MatcherHolder:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import AuditDep, CaseworkerPrincipal, ConnDep
-from api.routes.checks import Reason
+from api.fields import Reason
 from vbs.repo.reviews import ReviewRow
 from vbs.services import reviews
 

@@ -148,3 +148,10 @@ def test_failed_login_leaks_no_personal_data(
     assert all("jane" not in f"{r[1]} {r[2]}".lower() for r in rows)
     keys = accounts.state.redis.keys("vbs:login:*")
     assert keys and all(b"jane" not in k for k in keys)
+
+
+def test_control_characters_in_login_are_a_422_naming_the_field(client: TestClient) -> None:
+    # A NUL byte reached PostgreSQL as a DataError and answered 500 (found by schemathesis).
+    res = client.post("/v1/auth/login", json={"email": "a\x00@b.test", "password": "x\x00y"})
+    assert res.status_code == 422
+    assert {e["field"] for e in res.json()["errors"]} == {"email", "password"}
