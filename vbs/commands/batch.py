@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vbs.config import get_settings
+from vbs.config import Settings, get_settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -102,7 +102,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     settings = get_settings()
-    base = (args.url or settings.api_url).rstrip("/")
+    base = api_base(settings, args.url)
     key = args.api_key or (settings.api_key.get_secret_value() if settings.api_key else None)
     if not key:
         print("vbs batch submit: an API key is needed (--api-key or VBS_API_KEY)", file=sys.stderr)
@@ -111,22 +111,33 @@ def cmd_submit(args: argparse.Namespace) -> int:
         print(f"vbs batch submit: no such file: {args.file}", file=sys.stderr)
         return 2
     headers = {"Authorization": f"Bearer {key}"}
-    with httpx.Client(base_url=base, headers=headers, timeout=60.0) as client:
-        with args.file.open("rb") as fh:
-            response = client.post(
-                "/v1/batches",
-                files={"file": (args.file.name, fh, "text/csv")},
-                data={"eligibility_confirmed": "true", "consent_confirmed": "true"},
-            )
-        if response.status_code != 202:
-            print(f"upload refused ({response.status_code}): {_problem(response)}", file=sys.stderr)
-            return 1
-        batch_id = response.json()["id"]
-        print(f"batch {batch_id} accepted", file=sys.stderr)
-        if args.no_wait:
-            print(batch_id)
-            return 0
-        status = _follow(client, batch_id, args.poll, tqdm)
+    try:
+        with httpx.Client(base_url=base, headers=headers, timeout=60.0) as client:
+            with args.file.open("rb") as fh:
+                response = client.post(
+                    "/v1/batches",
+                    files={"file": (args.file.name, fh, "text/csv")},
+                    data={"eligibility_confirmed": "true", "consent_confirmed": "true"},
+                )
+            if response.status_code != 202:
+                print(
+                    f"upload refused ({response.status_code}): {_problem(response)}",
+                    file=sys.stderr,
+                )
+                return 1
+            batch_id = response.json()["id"]
+            print(f"batch {batch_id} accepted", file=sys.stderr)
+            if args.no_wait:
+                print(batch_id)
+                return 0
+            status = _follow(client, batch_id, args.poll, tqdm)
+    except httpx.TransportError as exc:
+        print(
+            f"vbs batch submit: cannot reach the API at {base} ({type(exc).__name__}); "
+            "is `vbs up` running? Set --url or VBS_API_URL",
+            file=sys.stderr,
+        )
+        return 1
     print(f"status:  {status['status']}")
     print(
         f"rows:    {status['rows_total']} ({status['rows_failed']} refused); "
@@ -135,6 +146,21 @@ def cmd_submit(args: argparse.Namespace) -> int:
     print(f"results: {base}/v1/batches/{batch_id}/results.csv")
     print(f"errors:  {base}/v1/batches/{batch_id}/errors.csv")
     return 0 if status["status"] == "complete" else 1
+
+
+def api_base(settings: Settings, given: str | None = None) -> str:
+    """The API's base URL: ``--url``, else ``VBS_API_URL``, else the local service at
+    ``VBS_HOST``/``VBS_PORT`` (so a `vbs up` on another port is found without more set)."""
+    if given:
+        return given.rstrip("/")
+    if "api_url" in settings.model_fields_set:
+        return settings.api_url.rstrip("/")
+    host = settings.host
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104  (a wildcard listen address)
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
 
 
 def _follow(client: Any, batch_id: str, poll: float, tqdm: Any) -> dict[str, Any]:
