@@ -156,6 +156,16 @@ def _blocking(lo: int, hi: int) -> list[tuple[int, frozenset[str] | None]]:
     return result
 
 
+def configured_thresholds() -> Any:
+    """The service's configured bands (``VBS_MATCH_THRESHOLD`` / ``VBS_POSSIBLE_THRESHOLD``),
+    as ``vbs match`` and the service use them."""
+    from matching.engine import Thresholds
+    from vbs.config import get_settings
+
+    s = get_settings()
+    return Thresholds(match=s.match_threshold, possible=s.possible_threshold)
+
+
 def candidate_hook(engine: Any) -> Callable[[Any], set[str]] | None:
     """The engine's public 'which list keys reach scoring for this identity', if it has one."""
     for name in ("candidates_for", "candidate_keys", "blocked_keys"):
@@ -245,7 +255,7 @@ def bench_synthetic(
     if limit is not None:
         chk.keys, chk.identities = chk.keys[:limit], chk.identities[:limit]
         truth = {r: truth[r] for r in chk.keys}
-    _ENGINE = eng_mod.Engine(index)
+    _ENGINE = eng_mod.Engine(index, configured_thresholds())
     _CHECKS, _REFS = chk.identities, chk.keys
     n = len(_CHECKS)
     t0 = time.perf_counter()
@@ -265,6 +275,10 @@ def bench_synthetic(
     rows: list[tuple[str, str]] = [
         ("list entries", f"{lst.count} ({len(lst.bad)} rows rejected)"),
         ("checks", f"{n} ({len(chk.bad)} rows rejected)"),
+        (
+            "thresholds (match / possible)",
+            f"{_ENGINE.thresholds.match} / {_ENGINE.thresholds.possible}",
+        ),
         ("read + parse list.csv", f"{t_read_list:.1f} s"),
         ("index build (without reading)", f"{t_index:.1f} s"),
         (
@@ -363,7 +377,7 @@ def bench_febrl3() -> str:
     keys, idents, truth, raw = _febrl_identities()
     index = idx_mod.ListIndex()
     index.add_many((k, i, idx_mod.ALL_LISTS) for k, i in zip(keys, idents, strict=True))
-    engine = eng_mod.Engine(index)
+    engine = eng_mod.Engine(index, configured_thresholds())
     t0 = time.perf_counter()
     results = engine.match_many(idents)
     t_match = time.perf_counter() - t0
