@@ -80,7 +80,7 @@ def _labelled(errors: dict[str, str]) -> dict[str, str]:
     out = {}
     for key, message in errors.items():
         label = LABELS.get(key)
-        if label and not message.startswith(("Enter", "Select", "Confirm", label)):
+        if label and message.lower().startswith(("must ", "is ", "should ")):
             message = f"{label} {message[:1].lower()}{message[1:]}"
         out[key] = message
     return out

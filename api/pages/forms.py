@@ -74,10 +74,23 @@ def merge_pydantic_errors(
     for err in exc.errors(include_url=False, include_input=False):
         loc = [str(p) for p in err["loc"] if not isinstance(p, int)]
         name = loc[0] if loc else ""
-        message = str(err["msg"])
-        if message.startswith("Value error, "):
-            message = message[len("Value error, ") :]
-        _place(FieldError(name, message), errors, fields)
+        _place(FieldError(name, _plain(err)), errors, fields)
+
+
+def _plain(err: Any) -> str:
+    """A pydantic error in the words of the GOV.UK style guide (never quoting the value)."""
+    kind = str(err.get("type", ""))
+    ctx = err.get("ctx") or {}
+    if kind == "string_too_long":
+        return f"must be {ctx.get('max_length')} characters or fewer"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "too_long":
+        return f"must have {ctx.get('max_length')} entries or fewer"
+    if kind in ("literal_error", "enum"):
+        return "must be one of the choices given"
+    message = str(err.get("msg", "is not valid"))
+    return message.removeprefix("Value error, ")
 
 
 def _place(fe: FieldError, errors: dict[str, str], fields: Mapping[str, str]) -> None:

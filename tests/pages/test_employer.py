@@ -85,6 +85,19 @@ def test_check_form_errors(page: Page, live_server: LiveServer) -> None:
     # A future date is refused by the API's own rule.
     fill_check_form(page, reference="X", forenames="Ann", surname="Lee", dob="2999-01-01")
     expect(page.locator("#date_of_birth-error")).to_contain_text("must be in the past")
+    # Over-long and malformed values: the API model's rules, in plain words by each field.
+    fill_check_form(
+        page,
+        reference="R" * 101,
+        forenames="Ann",
+        surname="Lee",
+        dob="1990-01-01",
+        previous_names="Solo",
+    )
+    expect(page.locator("#reference-error")).to_contain_text(
+        "Your reference must be 100 characters or fewer"
+    )
+    expect(page.locator("#previous_names-error")).to_contain_text("must be a full name")
 
 
 def test_outcome_of_another_organisation_is_not_found(page: Page, live_server: LiveServer) -> None:
