@@ -147,6 +147,31 @@ def _pinner(cpus: set[int] | None) -> Callable[[], None] | None:
     return pin
 
 
+def _thread_ids(pid: int) -> list[int]:
+    try:
+        return [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return []
+
+
+def pin_tree(pid: int, cpus: set[int]) -> int:
+    """Pin every thread of a process and its descendants; return how many threads."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    pinned = 0
+    for proc in procs:
+        for tid in _thread_ids(proc.pid):
+            try:
+                os.sched_setaffinity(tid, cpus)
+                pinned += 1
+            except OSError:
+                continue
+    return pinned
+
+
 def _tree_cpu_seconds(pids: Sequence[int]) -> float:
     total = 0.0
     seen: set[int] = set()
@@ -189,6 +214,7 @@ class Servers:
     redis_url: str
     started_embedded: bool
     postgres_pid: int | None
+    redis_pid: int | None = None
 
 
 def _with_database(conninfo: str, dbname: str) -> str:
@@ -210,6 +236,7 @@ def _prepare_servers(opts: Options) -> Servers:
     redis_url = opts.redis_url or os.environ.get("VBS_REDIS_URL") or None
     started = False
     pg_pid: int | None = None
+    redis_pid: int | None = None
     if db_url is None or redis_url is None:
         data_dir = opts.data_dir
         was_pg = embedded.postgres_running(data_dir)
@@ -220,6 +247,8 @@ def _prepare_servers(opts: Options) -> Servers:
             pg_pid = int(pid_file.read_text().splitlines()[0])
         if redis_url is None:
             redis_url = embedded.start_redis(data_dir)
+            pid_text = (embedded.redis_dir(data_dir) / "redis.pid").read_text().strip()
+            redis_pid = int(pid_text) if pid_text.isdigit() else None
         started = not (was_pg and was_redis)
     with psycopg.connect(db_url, autocommit=True) as conn:
         schema.drop_database(conn, opts.database_name)
@@ -230,7 +259,7 @@ def _prepare_servers(opts: Options) -> Servers:
         r.flushdb()
     finally:
         r.close()
-    return Servers(owner_url, redis_url, started, pg_pid)
+    return Servers(owner_url, redis_url, started, pg_pid, redis_pid)
 
 
 # --- the service ------------------------------------------------------------------------
@@ -288,7 +317,6 @@ class Service:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_pinner(self.cpus),
         )
         log.close()
         self.procs.append(proc)
@@ -329,6 +357,16 @@ class Service:
                 last = str(exc)
             time.sleep(1.0)
         raise RuntimeError(f"service not ready after {timeout:.0f}s ({last}); see {self.log_dir}")
+
+    def pin(self) -> int:
+        """Pin every thread of every service process to the service's cores.
+
+        Done once the service is ready: the index builds at start-up use every core.
+        Returns the number of threads pinned.
+        """
+        if not self.cpus:
+            return 0
+        return sum(pin_tree(pid, self.cpus) for pid in self.pids())
 
     def pids(self) -> list[int]:
         return [p.pid for p in self.procs if p.poll() is None]
@@ -526,7 +564,8 @@ def _split_cores(pin: bool) -> tuple[set[int] | None, set[int] | None, str]:
     return (
         service,
         locust,
-        f"service on core(s) {sorted(service)}, locust on core {cpus[-1]}",
+        f"service (API, workers, embedded servers) on core(s) {sorted(service)}, locust on "
+        f"core {cpus[-1]}, from readiness on (seeding and index builds use every core)",
     )
 
 
@@ -542,16 +581,8 @@ def run(opts: Options) -> Report:
             shutil.rmtree(opts.out_dir / child, ignore_errors=True)
     opts.out_dir.mkdir(parents=True, exist_ok=True)
     service_cpus, locust_cpus, pin_note = _split_cores(opts.pin)
-    own_affinity = _cpus()
     _log(f"cores: {pin_note}")
-    if service_cpus:
-        # Embedded servers started now inherit the service's cores; seeding (in this
-        # process) is not pinned: it runs before the measurement, on every core.
-        os.sched_setaffinity(0, service_cpus)
-    try:
-        servers = _prepare_servers(opts)
-    finally:
-        os.sched_setaffinity(0, set(own_affinity))
+    servers = _prepare_servers(opts)
     audit_key = os.environ.get("VBS_AUDIT_KEY") or secrets.token_hex(32)
     service: Service | None = None
     try:
@@ -590,6 +621,13 @@ def run(opts: Options) -> Report:
         service.start()
         service.wait_ready(opts.ready_timeout)
         _log(f"service ready at {service.url} in {time.monotonic() - t0:.1f}s")
+        if service_cpus:
+            # Seeding and the index builds used every core; the measurement does not.
+            threads = service.pin()
+            for pid in (servers.postgres_pid, servers.redis_pid):
+                if pid is not None:
+                    threads += pin_tree(pid, service_cpus)
+            _log(f"service pinned to core(s) {sorted(service_cpus)}: {threads} threads")
 
         load_before = os.getloadavg()
         core_before = psutil.cpu_times(percpu=True)
