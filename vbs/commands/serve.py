@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
 from vbs.config import Settings, get_settings
@@ -56,6 +57,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "api.app:create_app",
             factory=True,
             workers=args.workers,
+            # A worker builds the whole list's index at start-up, holding the GIL for long
+            # stretches: uvicorn's default 5 s health ping would kill and restart it.
+            timeout_worker_healthcheck=120,
             host=host,
             port=port,
             proxy_headers=True,
@@ -146,6 +150,17 @@ def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
             child.wait()
 
 
+def up_pid_file(settings: Settings) -> Path:
+    """Where a running `vbs up` leaves its process id (so `vbs down` can stop it first)."""
+    return settings.run_dir / "vbs-up.pid"
+
+
+def write_up_pid(settings: Settings) -> None:
+    path = up_pid_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{os.getpid()}\n")
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from vbs.db import owner_conninfo
     from vbs.migrate import migrate
@@ -164,6 +179,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     children: list[subprocess.Popen[bytes]] = []
     code = 0
     try:
+        write_up_pid(settings)
         started = start_servers(settings)
         applied = migrate(owner_conninfo(settings), settings.app_db_role)
         print(f"database ready ({len(applied)} migration(s) applied)", flush=True)
@@ -199,6 +215,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             code = 1
         for s, h in previous.items():
             signal.signal(s, h)
+        up_pid_file(settings).unlink(missing_ok=True)
         stopped = [
             n for n, on in (("PostgreSQL", started.postgres), ("Redis", started.redis)) if on
         ]
