@@ -74,9 +74,10 @@ from nicknames import NickNamer
 
 from loadtests.names import Group, fold, groups, romanizations
 
-SYNTH_VERSION = "3"
+SYNTH_VERSION = "4"
 # 2: non-matches also avoid partial list dates and previous names of list entries
 # 3: Greek romanised after ELOT 743 (not letter by letter); Chinese given names of 1-2 characters
+# 4: a marriage's new surname is written in the same script as the rest of the check
 REFERENCE_DATE = dt.date(2025, 1, 1)
 
 # Check mix (share of all checks).
@@ -486,7 +487,7 @@ class Builder:
         # The check gives a new surname and the list's name as a previous name.
         g = self.group(i)
         pool = g.surname_female
-        new = str(pool.names[_pick(self.r, pool.p)])
+        new = self.shown(i, str(pool.names[_pick(self.r, pool.p)]))
         old = rec.surname
         rec.previous = [" ".join([rec.first, *rec.middles, old])]
         rec.surname = new
