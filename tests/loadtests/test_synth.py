@@ -240,3 +240,17 @@ def test_origin_names_the_persons_name_group(files: tuple) -> None:  # type: ign
             assert t["origin"] == "ru"
         if any("\u0600" <= ch <= "\u06ff" for ch in name):
             assert t["origin"] == "ar"
+
+
+def _other_script(text: str) -> bool:
+    return any(ch.isalpha() and ord(ch) > 0x24F for ch in text)
+
+
+def test_a_check_is_written_in_one_script(files: tuple) -> None:  # type: ignore[type-arg]
+    _, checks, _ = files
+    mixed = [
+        c["reference"]
+        for c in checks
+        if c["forenames"] and _other_script(c["forenames"]) != _other_script(c["surname"])
+    ]
+    assert mixed == []
