@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+from pathlib import Path
 
-from vbs.config import get_settings
+from vbs.config import Settings, get_settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -55,7 +56,7 @@ def cmd_db_shell(args: argparse.Namespace) -> int:
         from pgserver._commands import POSTGRES_BIN_PATH
 
         psql = str(POSTGRES_BIN_PATH / "psql")
-    os.execv(psql, [psql, url])
+    os.execv(psql, [psql, url])  # noqa: S606  (psql takes over this process)
     return 0  # pragma: no cover
 
 
@@ -63,6 +64,48 @@ def cmd_down(args: argparse.Namespace) -> int:
     from vbs import embedded
 
     settings = get_settings()
+    if not stop_running_up(settings):
+        return 1
     embedded.stop(settings.data_dir)
     print("embedded servers stopped")
     return 0
+
+
+UP_STOP_TIMEOUT_S = 60.0
+
+
+def stop_running_up(settings: Settings) -> bool:
+    """Stop a `vbs up` running on this data folder (SIGTERM: it stops the API and worker,
+    then its servers), so `vbs down` never leaves the service running without its
+    database. False if it did not stop in time."""
+    import signal
+    import time
+
+    from vbs.commands.serve import up_pid_file
+
+    path = up_pid_file(settings)
+    try:
+        pid = int(path.read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return True  # none running (or no /proc to tell): nothing to stop
+    if b"vbs" not in cmdline or b"up" not in cmdline.split(b"\0"):
+        return True  # a stale file: that process id now belongs to something else
+    os.kill(pid, signal.SIGTERM)
+    print(f"stopping vbs up (pid {pid})...", flush=True)
+    deadline = time.monotonic() + UP_STOP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if not _running(pid):
+            return True
+        time.sleep(0.2)
+    print(f"error: vbs up (pid {pid}) did not stop within {UP_STOP_TIMEOUT_S:.0f} s")
+    return False
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an exited child its parent has not yet reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
