@@ -193,7 +193,7 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         "errors": errors,
         "locust_cpu_seconds": round(os.times().user + os.times().system, 1),
     }
-    ledger = Path(path).parent / "ledger.json"
+    ledger = Path(os.environ.get("VBS_LOADTEST_LEDGER") or Path(path).parent / "ledger.json")
     ledger.write_text(json.dumps(out, indent=1), encoding="utf-8")
 
 

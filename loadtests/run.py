@@ -40,7 +40,7 @@ import sys
 import time
 import tomllib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.error import URLError
@@ -103,6 +103,7 @@ class Options:
     seed: int = 7
     prescreen: bool = True
     ready_timeout: float = 900.0
+    then: list[Phase] = field(default_factory=list)
     command: str = ""
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -390,11 +391,16 @@ class Service:
 
 
 def run_locust(
-    opts: Options, host: str, plan_path: Path, cpus: set[int] | None
+    opts: Options,
+    phase: Phase,
+    host: str,
+    plan_path: Path,
+    ledger_path: Path,
+    cpus: set[int] | None,
 ) -> tuple[int, float]:
     """Run locust headless; return (its exit code, wall seconds)."""
-    prefix = opts.out_dir / opts.scenario
-    spawn_rate = opts.spawn_rate or max(1.0, opts.users / 10)
+    prefix = opts.out_dir / phase.scenario
+    spawn_rate = opts.spawn_rate or max(1.0, phase.users / 10)
     args = [
         sys.executable,
         "-m",
@@ -405,11 +411,11 @@ def run_locust(
         "--host",
         host,
         "-u",
-        str(opts.users),
+        str(phase.users),
         "-r",
         str(spawn_rate),
         "-t",
-        opts.run_time,
+        phase.run_time,
         "--stop-timeout",
         "30",
         "--csv",
@@ -421,19 +427,21 @@ def run_locust(
         "WARNING",
         "--exit-code-on-error",
         "1",
-        *SCENARIOS[opts.scenario],
+        *SCENARIOS[phase.scenario],
     ]
     env = dict(os.environ)
     env.update(
         {
             "VBS_LOADTEST_PLAN": str(plan_path),
+            "VBS_LOADTEST_LEDGER": str(ledger_path),
             "VBS_LOADTEST_USER_RATE": str(opts.user_rate),
             "VBS_LOADTEST_CASEWORKERS": str(opts.caseworkers),
             "VBS_LOADTEST_BATCH_USERS": str(opts.batch_users),
             "PYTHONPATH": str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
         }
     )
-    log = (opts.out_dir / "logs" / "locust.log").open("wb")
+    opts.out_dir.joinpath("logs").mkdir(parents=True, exist_ok=True)
+    log = (opts.out_dir / "logs" / f"locust-{phase.scenario}.log").open("wb")
     started = time.monotonic()
     try:
         proc = subprocess.run(
@@ -444,7 +452,7 @@ def run_locust(
             stderr=subprocess.STDOUT,
             preexec_fn=_pinner(cpus),
             check=False,
-            timeout=parse_duration(opts.run_time) + 300,
+            timeout=phase.seconds + 300,
         )
     finally:
         log.close()
@@ -569,13 +577,73 @@ def _split_cores(pin: bool) -> tuple[set[int] | None, set[int] | None, str]:
     )
 
 
+@dataclass(slots=True)
+class Phase:
+    """One locust run against the seeded service."""
+
+    scenario: str
+    users: int
+    run_time: str
+
+    @property
+    def seconds(self) -> int:
+        return parse_duration(self.run_time)
+
+
+def parse_phase(text: str) -> Phase:
+    """``SCENARIO:USERS:RUN_TIME`` (``--then batch:41:3m``)."""
+    parts = text.split(":")
+    if len(parts) != 3 or parts[0] not in SCENARIOS or not parts[1].isdigit():
+        raise argparse.ArgumentTypeError(
+            f"expected SCENARIO:USERS:RUN_TIME (e.g. batch:40:3m), not {text!r}"
+        )
+    try:
+        parse_duration(parts[2])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return Phase(parts[0], int(parts[1]), parts[2])
+
+
+def _identities_needed(opts: Options, phase: Phase) -> int:
+    return max(1_000, int(phase.users * opts.user_rate * phase.seconds * 1.3))
+
+
+def _split_plan(plan_path: Path, phases: list[Phase], needs: list[int]) -> list[Path]:
+    """One plan per phase: its own slice of the identities and of the batch files."""
+    plan = json.loads(plan_path.read_text(encoding="utf-8"))
+    lines = (plan_path.parent / plan["identities"]).read_text(encoding="utf-8").splitlines()
+    files: list[str] = list(plan["batch_files"])
+    batch_phases = [i for i, ph in enumerate(phases) if ph.scenario in ("batch", "mixed")]
+    per_batch_phase = max(1, len(files) // max(1, len(batch_phases))) if files else 0
+    out: list[Path] = []
+    start = 0
+    total = sum(needs)
+    for i, phase in enumerate(phases):
+        share = len(lines) * needs[i] // total if total else 0
+        part = lines[start : start + share] if i < len(phases) - 1 else lines[start:]
+        start += share
+        ident = f"identities-{i + 1}.jsonl"
+        (plan_path.parent / ident).write_text("\n".join(part) + "\n", encoding="utf-8")
+        mine: list[str] = []
+        if i in batch_phases:
+            k = batch_phases.index(i)
+            mine = files[k * per_batch_phase : (k + 1) * per_batch_phase]
+        phase_plan = {**plan, "identities": ident, "batch_files": mine}
+        path = plan_path.parent / f"plan-{i + 1}-{phase.scenario}.json"
+        path.write_text(json.dumps(phase_plan, indent=1), encoding="utf-8")
+        out.append(path)
+    return out
+
+
 def run(opts: Options) -> Report:
+    """Seed, start the service, run every phase, stop; the report of the last phase
+    (exit code 1 if any phase missed)."""
     from loadtests import seed as seeding
     from vbs.migrate import migrate
 
     if opts.scenario not in SCENARIOS:
         raise ValueError(f"--scenario: one of {', '.join(SCENARIOS)}")
-    run_seconds = parse_duration(opts.run_time)
+    phases = [Phase(opts.scenario, opts.users, opts.run_time), *opts.then]
     if opts.out_dir.exists():
         for child in ("logs", "service-data", "seed"):
             shutil.rmtree(opts.out_dir / child, ignore_errors=True)
@@ -593,19 +661,23 @@ def run(opts: Options) -> Report:
         migrate(servers.owner_url, settings.app_db_role)
         _log(f"migrated {opts.database_name} in {time.monotonic() - t0:.1f}s")
 
-        identities = opts.identities or max(
-            2_000, int(opts.users * opts.user_rate * run_seconds * 1.3)
+        needs = [_identities_needed(opts, ph) for ph in phases]
+        if opts.identities:
+            needs = [max(1, opts.identities * n // sum(needs)) for n in needs]
+        batch_phases = [ph for ph in phases if ph.scenario in ("batch", "mixed")]
+        batch_files = (
+            opts.batch_files
+            if opts.batch_files is not None
+            else sum(max(2, ph.seconds // 20) for ph in batch_phases)
         )
         seed_dir = opts.out_dir / "seed"
         plan_path = seeding.seed(
             servers.owner_url,
             seed_dir,
             list_size=opts.list_size,
-            identities=identities,
+            identities=sum(needs),
             caseworkers=max(opts.caseworkers, 1),
-            batch_files=opts.batch_files
-            if opts.batch_files is not None
-            else (max(2, run_seconds // 20) if opts.scenario in ("batch", "mixed") else 0),
+            batch_files=batch_files if batch_phases else 0,
             batch_rows=opts.batch_rows,
             seed=opts.seed,
             audit_key=audit_key,
@@ -615,12 +687,14 @@ def run(opts: Options) -> Report:
         )
         plan = json.loads(plan_path.read_text(encoding="utf-8"))
         _log(f"seeded: {json.dumps(plan['timings'])}")
+        phase_plans = _split_plan(plan_path, phases, needs)
 
         service = Service(opts, servers, service_cpus, audit_key)
         t0 = time.monotonic()
         service.start()
         service.wait_ready(opts.ready_timeout)
-        _log(f"service ready at {service.url} in {time.monotonic() - t0:.1f}s")
+        ready_s = time.monotonic() - t0
+        _log(f"service ready at {service.url} in {ready_s:.1f}s")
         if service_cpus:
             # Seeding and the index builds used every core; the measurement does not.
             threads = service.pin()
@@ -629,116 +703,24 @@ def run(opts: Options) -> Report:
                     threads += pin_tree(pid, service_cpus)
             _log(f"service pinned to core(s) {sorted(service_cpus)}: {threads} threads")
 
-        load_before = os.getloadavg()
-        core_before = psutil.cpu_times(percpu=True)
-        svc_before = _tree_cpu_seconds(service.pids())
-        pg_before = (
-            _tree_cpu_seconds([servers.postgres_pid])
-            if servers.postgres_pid
-            else _named_cpu_seconds({"postgres", "postmaster"})
-        )
-        _log(
-            f"locust: scenario {opts.scenario}, {opts.users} users, {opts.run_time}, "
-            f"{opts.user_rate}/s per employer user"
-        )
-        code, wall = run_locust(opts, service.url, plan_path, locust_cpus)
-        svc_after = _tree_cpu_seconds(service.pids())
-        pg_after = (
-            _tree_cpu_seconds([servers.postgres_pid])
-            if servers.postgres_pid
-            else _named_cpu_seconds({"postgres", "postmaster"})
-        )
-        core_after = psutil.cpu_times(percpu=True)
-        ledger_path = plan_path.parent / "ledger.json"
-        if not ledger_path.exists():
-            raise RuntimeError(
-                f"locust wrote no ledger (exit {code}); see {opts.out_dir / 'logs' / 'locust.log'}"
+        accepted_so_far: list[str] = []
+        reports: list[Report] = []
+        for i, (phase, phase_plan) in enumerate(zip(phases, phase_plans, strict=True)):
+            reports.append(
+                _run_phase(
+                    opts,
+                    i + 1,
+                    phase,
+                    phase_plan,
+                    plan,
+                    servers,
+                    service,
+                    locust_cpus,
+                    pin_note,
+                    accepted_so_far,
+                    ready_s,
+                )
             )
-        ledger = json.loads(ledger_path.read_text(encoding="utf-8"))
-        shutil.copy(ledger_path, opts.out_dir / f"{opts.scenario}_ledger.json")
-
-        cores: dict[str, Any] = {
-            "pinning": pin_note,
-            "wall_seconds": round(wall, 1),
-            "machine": f"{psutil.cpu_count()} cores, "
-            f"{psutil.virtual_memory().total / 2**30:.0f} GiB",
-            "load_average_before_after": [round(load_before[0], 1), round(os.getloadavg()[0], 1)],
-        }
-        per_core = {}
-        for i, (a, b) in enumerate(zip(core_before, core_after, strict=True)):
-            busy = (b.user + b.system + b.nice + b.irq + b.softirq) - (
-                a.user + a.system + a.nice + a.irq + a.softirq
-            )
-            total = busy + (b.idle - a.idle) + (getattr(b, "iowait", 0) - getattr(a, "iowait", 0))
-            per_core[f"cpu{i}"] = round(100 * busy / total, 1) if total else None
-        cores["busy_percent"] = per_core
-        cores["cpu_seconds"] = {
-            "service (api + workers)": round(svc_after - svc_before, 1),
-            "postgresql": round(pg_after - pg_before, 1),
-            "locust": ledger.get("locust_cpu_seconds"),
-        }
-        accepted = len(ledger.get("check_ids", []))
-        if accepted:
-            # Per accepted single check (other requests of the run are included in the CPU).
-            cores["cpu_ms_per_check"] = {
-                k: round(1000 * v / accepted, 2)
-                for k, v in cores["cpu_seconds"].items()
-                if isinstance(v, int | float)
-            }
-        cores["postgresql_scope"] = (
-            "embedded server started for this run"
-            if servers.postgres_pid
-            else "every process named postgres on the machine (a shared server)"
-        )
-
-        print()
-        print(summary_table(ledger))
-        print()
-        misses = check_thresholds(ledger, opts.thresholds, opts.profile)
-        verification = verify_database(servers.owner_url, plan, ledger)
-        print(f"outcomes by kind: {json.dumps(ledger['outcomes'])}")
-        if ledger.get("batches"):
-            print(f"batches: {json.dumps(ledger['batches'])}")
-        if ledger.get("decisions"):
-            print(f"review decisions: {json.dumps(ledger['decisions'])}")
-        if ledger.get("errors"):
-            print("errors:")
-            for e in ledger["errors"][:20]:
-                print(f"  {e['count']:>6} x {e['method']} {e['name']}: {e['error'][:160]}")
-        print(f"cores: {json.dumps(cores)}")
-        print(f"database: {json.dumps(verification)}")
-        if not verification["ok"]:
-            misses.append("database verification failed (see 'database' above)")
-        if misses:
-            print(f"thresholds ({opts.profile}) MISSED:")
-            for m in misses:
-                print(f"  - {m}")
-        else:
-            print(f"thresholds ({opts.profile}): all met")
-        report = {
-            "command": opts.command,
-            "options": {
-                k: str(v) if isinstance(v, Path) else v
-                for k, v in ((f, getattr(opts, f)) for f in opts.__slots__)  # type: ignore[attr-defined]
-                if k != "extra_env"
-            },
-            "seed_timings": plan["timings"],
-            "cores": cores,
-            "verification": verification,
-            "misses": misses,
-            "locust_exit": code,
-            "total": ledger["total"],
-            "entries": ledger["entries"],
-        }
-        text = json.dumps(report, indent=1)
-        (opts.out_dir / f"{opts.scenario}_report.json").write_text(text, encoding="utf-8")
-        history = opts.out_dir / "history"
-        history.mkdir(exist_ok=True)
-        stamp = time.strftime("%Y%m%dT%H%M%S")
-        (history / f"{stamp}-{opts.scenario}-{opts.list_size}.json").write_text(
-            text, encoding="utf-8"
-        )
-        exit_code = 1 if misses else 0
         if opts.keep_running:
             _log(f"service left running at {service.url}; Ctrl-C to stop")
             try:
@@ -746,7 +728,9 @@ def run(opts: Options) -> Report:
                     time.sleep(3600)
             except KeyboardInterrupt:
                 pass
-        return Report(exit_code, ledger, misses, verification, cores, opts.out_dir)
+        last = reports[-1]
+        last.exit_code = 1 if any(r.exit_code for r in reports) else 0
+        return last
     finally:
         if service is not None:
             service.stop()
@@ -754,6 +738,137 @@ def run(opts: Options) -> Report:
             from vbs import embedded
 
             embedded.stop(opts.data_dir)
+
+
+def _run_phase(
+    opts: Options,
+    number: int,
+    phase: Phase,
+    plan_path: Path,
+    plan: dict[str, Any],
+    servers: Servers,
+    service: Service,
+    locust_cpus: set[int] | None,
+    pin_note: str,
+    accepted_so_far: list[str],
+    ready_s: float,
+) -> Report:
+    load_before = os.getloadavg()
+    core_before = psutil.cpu_times(percpu=True)
+    svc_before = _tree_cpu_seconds(service.pids())
+    pg_before = (
+        _tree_cpu_seconds([servers.postgres_pid])
+        if servers.postgres_pid
+        else _named_cpu_seconds({"postgres", "postmaster"})
+    )
+    _log(
+        f"phase {number}: locust scenario {phase.scenario}, {phase.users} users, "
+        f"{phase.run_time}, {opts.user_rate}/s per employer user"
+    )
+    ledger_path = plan_path.with_suffix(".ledger.json")
+    code, wall = run_locust(opts, phase, service.url, plan_path, ledger_path, locust_cpus)
+    svc_after = _tree_cpu_seconds(service.pids())
+    pg_after = (
+        _tree_cpu_seconds([servers.postgres_pid])
+        if servers.postgres_pid
+        else _named_cpu_seconds({"postgres", "postmaster"})
+    )
+    core_after = psutil.cpu_times(percpu=True)
+    if not ledger_path.exists():
+        raise RuntimeError(
+            f"locust wrote no ledger (exit {code}); see {opts.out_dir / 'logs' / 'locust.log'}"
+        )
+    ledger = json.loads(ledger_path.read_text(encoding="utf-8"))
+    shutil.copy(ledger_path, opts.out_dir / f"{phase.scenario}_ledger.json")
+
+    cores: dict[str, Any] = {
+        "pinning": pin_note,
+        "wall_seconds": round(wall, 1),
+        "machine": f"{psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB",
+        "load_average_before_after": [round(load_before[0], 1), round(os.getloadavg()[0], 1)],
+    }
+    per_core = {}
+    for i, (a, b) in enumerate(zip(core_before, core_after, strict=True)):
+        busy = (b.user + b.system + b.nice + b.irq + b.softirq) - (
+            a.user + a.system + a.nice + a.irq + a.softirq
+        )
+        total = busy + (b.idle - a.idle) + (getattr(b, "iowait", 0) - getattr(a, "iowait", 0))
+        per_core[f"cpu{i}"] = round(100 * busy / total, 1) if total else None
+    cores["busy_percent"] = per_core
+    cores["cpu_seconds"] = {
+        "service (api + workers)": round(svc_after - svc_before, 1),
+        "postgresql": round(pg_after - pg_before, 1),
+        "locust": ledger.get("locust_cpu_seconds"),
+    }
+    accepted = len(ledger.get("check_ids", []))
+    if accepted:
+        # Per accepted single check (other requests of the run are included in the CPU).
+        cores["cpu_ms_per_check"] = {
+            k: round(1000 * v / accepted, 2)
+            for k, v in cores["cpu_seconds"].items()
+            if isinstance(v, int | float)
+        }
+    cores["postgresql_scope"] = (
+        "embedded server started for this run"
+        if servers.postgres_pid
+        else "every process named postgres on the machine (a shared server)"
+    )
+
+    print()
+    print(f"phase {number}: {phase.scenario}, {phase.users} users, {phase.run_time}")
+    print(summary_table(ledger))
+    print()
+    misses = check_thresholds(ledger, opts.thresholds, opts.profile)
+    accepted_so_far.extend(ledger["check_ids"])
+    verification = verify_database(
+        servers.owner_url, plan, {**ledger, "check_ids": list(accepted_so_far)}
+    )
+    print(f"outcomes by kind: {json.dumps(ledger['outcomes'])}")
+    if ledger.get("batches"):
+        print(f"batches: {json.dumps(ledger['batches'])}")
+    if ledger.get("decisions"):
+        print(f"review decisions: {json.dumps(ledger['decisions'])}")
+    if ledger.get("errors"):
+        print("errors:")
+        for e in ledger["errors"][:20]:
+            print(f"  {e['count']:>6} x {e['method']} {e['name']}: {e['error'][:160]}")
+    print(f"cores: {json.dumps(cores)}")
+    print(f"database (all phases so far): {json.dumps(verification)}")
+    if not verification["ok"]:
+        misses.append("database verification failed (see 'database' above)")
+    if misses:
+        print(f"thresholds ({opts.profile}) MISSED:")
+        for m in misses:
+            print(f"  - {m}")
+    else:
+        print(f"thresholds ({opts.profile}): all met")
+    report = {
+        "command": opts.command,
+        "phase": {"number": number, **asdict(phase)},
+        "options": {
+            k: str(v) if isinstance(v, Path) else v
+            for k, v in ((f, getattr(opts, f)) for f in opts.__slots__)  # type: ignore[attr-defined]
+            if k not in ("extra_env", "then")
+        },
+        "seed_timings": plan["timings"],
+        "prescreen": plan.get("prescreen"),
+        "service_ready_seconds": round(ready_s, 1),
+        "cores": cores,
+        "verification": verification,
+        "misses": misses,
+        "locust_exit": code,
+        "outcomes": ledger["outcomes"],
+        "batches": ledger.get("batches"),
+        "total": ledger["total"],
+        "entries": ledger["entries"],
+    }
+    text = json.dumps(report, indent=1)
+    (opts.out_dir / f"{phase.scenario}_report.json").write_text(text, encoding="utf-8")
+    history = opts.out_dir / "history"
+    history.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    (history / f"{stamp}-{phase.scenario}-{opts.list_size}.json").write_text(text, encoding="utf-8")
+    return Report(1 if misses else 0, ledger, misses, verification, cores, opts.out_dir)
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -786,6 +901,14 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--thresholds", type=Path, default=THRESHOLDS)
     p.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin cores")
     p.add_argument("--keep-running", action="store_true", help="leave the service up after")
+    p.add_argument(
+        "--then",
+        action="append",
+        type=parse_phase,
+        default=[],
+        metavar="SCENARIO:USERS:RUN_TIME",
+        help="a further locust run on the same service and seeded list (repeatable)",
+    )
     p.add_argument("--seed", type=int, default=7, help="random seed of the synthetic data")
     p.add_argument(
         "--no-prescreen",
@@ -823,6 +946,7 @@ def options_from(args: argparse.Namespace) -> Options:
         keep_running=args.keep_running,
         seed=args.seed,
         prescreen=args.prescreen,
+        then=list(args.then),
     )
 
 
