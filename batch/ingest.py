@@ -46,7 +46,7 @@ GENDERS: dict[str, str | None] = {
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _UK_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # tab and line breaks inside a value too
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,10 +33,11 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from rq import Queue
 
 from batch import queue as q
-from batch.ingest import FileProblem, ParsedRow, RowError, parse_rows
+from batch.ingest import FileProblem, ParsedRow, RowError, UploadScanner, parse_rows
 from vbs.audit import AuditLog, audit_log_from_settings
 from vbs.config import Settings, get_settings
 from vbs.db import app_conninfo, open_pool, transaction
+from vbs.errors import ValidationFailed, VbsError
 from vbs.principal import Principal
 from vbs.repo import batches as repo
 from vbs.services import checks
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-COPY_EVERY = 2000
+SEGMENT_CHUNKS = 8  # parse commits (and enqueues) every this many chunks
 DB_RETRY_DELAYS_S: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 
 
@@ -117,21 +118,41 @@ def with_db_retries(fn: Callable[[], T], what: str) -> T:
 
 
 def ingest(batch_id: str) -> dict[str, Any]:
-    """Parse a received batch's stored file into rows, errors and chunks (job)."""
+    """Parse a received batch's stored file into rows, errors and chunks (job).
+
+    Parsing commits in segments of ``SEGMENT_CHUNKS`` chunks and enqueues each segment's
+    chunks after its commit, so the other workers match while a big file is still being
+    read. An interrupted ingest, run again, parses the file again and writes only what
+    comes after the last committed line (``batch.lines_parsed``). A session advisory lock
+    per batch keeps a second copy of the job (say, one the reconciler enqueued) out.
+    """
     ctx = context()
     bid = UUID(batch_id)
-    outcome = with_db_retries(lambda: _ingest(ctx, bid), f"ingest {bid}")
-    jobs = outcome.pop("jobs", [])
-    for chunk_no, job_id in jobs:
-        try:
-            q.enqueue_chunk(ctx.queue, bid, chunk_no, job_id)
-        except redis.RedisError as exc:
-            # The chunk stays pending in PostgreSQL; the reconciler enqueues it again.
-            log.warning("batch %s chunk %d: enqueue failed (%s)", bid, chunk_no, type(exc).__name__)
-    return outcome
+    return with_db_retries(lambda: _ingest(ctx, bid), f"ingest {bid}")
+
+
+def _lock_key(bid: UUID) -> int:
+    return int.from_bytes(bid.bytes[:8], "big", signed=True)
 
 
 def _ingest(ctx: WorkerContext, bid: UUID) -> dict[str, Any]:
+    with ctx.pool.connection() as guard:
+        guard.autocommit = True
+        try:
+            if not repo.try_session_lock(guard, _lock_key(bid)):
+                return {"status": "busy"}  # this batch is being parsed by another job
+            try:
+                return _ingest_locked(ctx, guard, bid)
+            finally:
+                repo.session_unlock(guard, _lock_key(bid))
+        finally:
+            if not guard.closed:
+                guard.autocommit = False
+
+
+def _ingest_locked(
+    ctx: WorkerContext, reader: psycopg.Connection[Any], bid: UUID
+) -> dict[str, Any]:
     with transaction(ctx.pool) as conn:
         batch = repo.lock_batch(conn, bid)
         if batch is None:
@@ -140,19 +161,16 @@ def _ingest(ctx: WorkerContext, bid: UUID) -> dict[str, Any]:
             return {"status": batch.status}
         repo.start_parsing(conn, bid)
     try:
-        with transaction(ctx.pool) as conn:
-            batch = repo.lock_batch(conn, bid)
-            if batch is None or batch.status not in ("received", "parsing"):
-                return {"status": batch.status if batch else "missing"}
-            if batch.file_purged_at is not None:
-                raise FileProblem("the stored file was purged before it was parsed")
-            return _parse_into_rows(ctx, conn, batch)
+        if batch.file_purged_at is not None:
+            raise FileProblem("the stored file was purged before it was parsed")
+        _check_file(ctx, reader, bid)
+        return _parse_in_segments(ctx, reader, batch)
     except FileProblem as exc:
         reason = str(exc)
         with transaction(ctx.pool) as conn:
-            batch = repo.lock_batch(conn, bid)
-            if batch is None or batch.status not in ("received", "parsing"):
-                return {"status": batch.status if batch else "missing"}
+            batch_now = repo.lock_batch(conn, bid)
+            if batch_now is None or batch_now.status not in ("received", "parsing"):
+                return {"status": batch_now.status if batch_now else "missing"}
             repo.fail_batch(conn, bid, reason)
             ctx.audit.record(
                 conn, _system(batch.org_id), "batch.failed", "batch", str(bid), {"reason": reason}
@@ -161,67 +179,118 @@ def _ingest(ctx: WorkerContext, bid: UUID) -> dict[str, Any]:
         return {"status": "failed"}
 
 
-def _parse_into_rows(
-    ctx: WorkerContext, conn: psycopg.Connection[Any], batch: repo.BatchRecord
+def _check_file(ctx: WorkerContext, reader: psycopg.Connection[Any], bid: UUID) -> None:
+    """The upload's file-level checks again, over the stored bytes, before anything is
+    written (so a file refused as a whole never leaves rows or checks behind)."""
+    scanner = UploadScanner(ctx.settings.batch_max_bytes, ctx.settings.batch_max_rows)
+    try:
+        for part in repo.iter_file(reader, bid):
+            scanner.feed(part)
+        scanner.finish()
+    except ValidationFailed as exc:
+        raise FileProblem(exc.errors[0].message) from None
+    except VbsError as exc:
+        raise FileProblem(exc.detail.removeprefix("file: ")) from None
+
+
+@dataclass(slots=True)
+class _Segment:
+    rows: list[repo.NewRow]
+    errors: list[tuple[int, str | None, str]]
+    first_row: int  # the first accepted row not yet in a chunk
+
+
+def _parse_in_segments(
+    ctx: WorkerContext, reader: psycopg.Connection[Any], batch: repo.BatchRecord
 ) -> dict[str, Any]:
     bid = batch.id
     size = max(ctx.settings.batch_chunk_size, 1)
-    repo.clear_parsed(conn, bid)
-    buffer: list[repo.NewRow] = []
-    errors: list[tuple[int, str | None, str]] = []
-    accepted = 0
-    total = 0
-    for item in parse_rows(repo.iter_file(conn, bid), ctx.settings.batch_max_rows):
+    segment_rows = size * SEGMENT_CHUNKS
+    resume_after = batch.lines_parsed  # lines already committed by an earlier run
+    seg = _Segment([], [], 0)
+    accepted = total = failed = 0
+    enqueued = 0
+    for item in parse_rows(repo.iter_file(reader, bid), ctx.settings.batch_max_rows):
         total += 1
+        fresh = item.line_no > resume_after
         if isinstance(item, RowError):
-            errors.append((item.line_no, item.reference, item.reason))
+            failed += 1
+            if fresh:
+                seg.errors.append((item.line_no, item.reference, item.reason))
             continue
-        problems = checks.validate(_request(item))  # the single check's rules too
-        if problems:
-            reason = "; ".join(f"{e.field}: {e.message}" for e in problems)
-            errors.append((item.line_no, item.reference, reason))
-            continue
-        buffer.append(_new_row(item, accepted, accepted // size))
+        if fresh:
+            seg.rows.append(_new_row(item, accepted, accepted // size))
         accepted += 1
-        if len(buffer) >= COPY_EVERY:
-            repo.copy_rows(conn, bid, buffer)
-            buffer.clear()
-    if buffer:
-        repo.copy_rows(conn, bid, buffer)
-    if errors:
-        repo.copy_errors(conn, bid, errors)
+        if accepted % segment_rows == 0:
+            if fresh or seg.errors:
+                jobs = _commit_segment(ctx, bid, seg, accepted, size, item.line_no, total, failed)
+                enqueued += _enqueue(ctx, bid, jobs)
+            seg = _Segment([], [], accepted)
+    with transaction(ctx.pool) as conn:
+        repo.lock_batch(conn, bid)
+        jobs = _write_segment(conn, bid, seg, accepted, size)
+        chunks = -(-accepted // size)
+        status = repo.finish_parsing(conn, bid, rows_total=total, rows_failed=failed, chunks=chunks)
+        if status == "matching" and repo.complete_if_done(conn, bid):
+            status = "complete"
+        if status == "complete":
+            _audit_complete(ctx, conn, batch.org_id, bid)
+    enqueued += _enqueue(ctx, bid, jobs)
+    log.info("batch %s parsed: %d rows, %d refused, %d chunks", bid, total, failed, chunks)
+    return {"status": status, "rows": total, "refused": failed, "chunks": chunks}
+
+
+def _write_segment(
+    conn: psycopg.Connection[Any], bid: UUID, seg: _Segment, accepted: int, size: int
+) -> list[tuple[int, str]]:
+    """Write a segment's rows and errors and create its chunks; return (chunk, job id)."""
+    if seg.rows:
+        repo.copy_rows(conn, bid, seg.rows)
+    if seg.errors:
+        repo.copy_errors(conn, bid, seg.errors)
     chunks = []
-    for chunk_no, first in enumerate(range(0, accepted, size)):
+    for first in range(seg.first_row, accepted, size):
+        chunk_no = first // size
         job_id = q.new_job_id("chunk", bid, chunk_no)
         chunks.append((chunk_no, first, min(size, accepted - first), job_id))
     repo.insert_chunks(conn, bid, chunks)
-    status = repo.finish_parsing(
-        conn, bid, rows_total=total, rows_failed=len(errors), chunks=len(chunks)
-    )
-    if status == "complete":
-        _audit_complete(ctx, conn, batch.org_id, bid)
-    log.info(
-        "batch %s parsed: %d rows, %d refused, %d chunks", bid, total, len(errors), len(chunks)
-    )
-    return {
-        "status": status,
-        "rows": total,
-        "refused": len(errors),
-        "chunks": len(chunks),
-        "jobs": [(c[0], c[3]) for c in chunks],
-    }
+    return [(c[0], c[3]) for c in chunks]
 
 
-def _request(row: ParsedRow) -> checks.CheckRequest:
-    return checks.CheckRequest(
-        reference=row.reference,
-        forenames=row.forenames,
-        surname=row.surname,
-        date_of_birth=row.date_of_birth,
-        workforce=row.workforce,
-        previous_names=row.previous_names,
-        gender=row.gender,
-    )
+def _commit_segment(
+    ctx: WorkerContext,
+    bid: UUID,
+    seg: _Segment,
+    accepted: int,
+    size: int,
+    line_no: int,
+    total: int,
+    failed: int,
+) -> list[tuple[int, str]]:
+    with transaction(ctx.pool) as conn:
+        jobs = _write_segment(conn, bid, seg, accepted, size)
+        repo.record_parse_progress(
+            conn,
+            bid,
+            lines_parsed=line_no,
+            rows_total=total,
+            rows_failed=failed,
+            chunks=accepted // size,
+        )
+    return jobs
+
+
+def _enqueue(ctx: WorkerContext, bid: UUID, jobs: list[tuple[int, str]]) -> int:
+    """Enqueue chunk jobs after their commit; a failure is left to the reconciler."""
+    done = 0
+    for chunk_no, job_id in jobs:
+        try:
+            q.enqueue_chunk(ctx.queue, bid, chunk_no, job_id)
+            done += 1
+        except redis.RedisError as exc:
+            # The chunk stays pending in PostgreSQL; the reconciler enqueues it again.
+            log.warning("batch %s chunk %d: enqueue failed (%s)", bid, chunk_no, type(exc).__name__)
+    return done
 
 
 def _new_row(row: ParsedRow, row_no: int, chunk_no: int) -> repo.NewRow:

@@ -333,7 +333,7 @@ def test_poison_rows_become_errors_and_the_worker_carries_on(
     assert errors[5].startswith("has 10001 values")
     assert set(results) == {"formula", "ok"}  # a formula is just text in a name
     assert failed is not None and failed.status == "failed"
-    assert failed.failure_reason is not None and "unknown column" in failed.failure_reason
+    assert failed.failure_reason is not None and "line 1" in failed.failure_reason
     for b in (bid, after):
         assert status_of(ctx.pool, b) == "complete"
     assert per_row(ctx.pool, after) == {i: 1 for i in range(4)}

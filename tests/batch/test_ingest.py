@@ -217,3 +217,37 @@ def test_uk_and_iso_dates() -> None:
     for bad in ("2000-2-1", "01-02-2000", "2000-02-30", "32/01/2000", "yesterday"):
         with pytest.raises(ValueError):
             parse_date(bad)
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        b"r1,Ann,Smith,1980-01-01,,,\n",
+        b'r2,"Ann\tMarie",Smith,1980-01-01,,,\n',
+        b'r3,"Ann\nMarie",Smith,1980-01-01,,,\n',
+        b"r4,Ann,Smith,1900-01-01,Ann Jones|Ann Brown,unspecified,adults\n",
+        b"r5,Ann,Smith,1899-12-31,,,\n",
+        b"r6," + b"A" * 200 + b",Smith,1980-01-01,,,\n",
+        b"r7,Ann,Smith,1980-01-01," + b"|".join([b"Ann X"] * 21) + b",,\n",
+        b"r8,Ann,Smith,1980-01-01,Cher,,\n",
+        b"r9\x7f,Ann,Smith,1980-01-01,,,\n",
+    ],
+)
+def test_a_row_accepted_here_passes_the_single_check_rules(row: bytes) -> None:
+    """The batch reader is at least as strict as vbs.services.checks.validate, so the rows
+    it passes to record_batch_rows are valid checks."""
+    from vbs.services.checks import CheckRequest, validate
+
+    header = b"reference,forenames,surname,date_of_birth,previous_names,gender,workforce\n"
+    (item,) = parse(header + row)
+    if isinstance(item, ParsedRow):
+        request = CheckRequest(
+            reference=item.reference,
+            forenames=item.forenames,
+            surname=item.surname,
+            date_of_birth=item.date_of_birth,
+            workforce=item.workforce,
+            previous_names=item.previous_names,
+            gender=item.gender,
+        )
+        assert validate(request) == []

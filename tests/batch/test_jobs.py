@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+import pytest
 import redis
 from psycopg_pool import ConnectionPool
 from rq.job import Job
@@ -209,3 +210,53 @@ def test_the_index_is_built_once_per_worker(ctx: jobs.WorkerContext, client_org:
         ctx.queue.enqueue("batch.jobs.ingest", str(bid))
     burst(ctx)
     assert ctx.holder.rebuilds == 1
+
+
+def test_a_big_file_is_parsed_in_segments_and_an_interrupted_parse_resumes(
+    ctx: jobs.WorkerContext, client_org: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Chunks of 3 rows, segments of 8 chunks (24 rows): 60 rows + 3 errors = 3 segments.
+    bad = b"bad-a,,X,1980-01-01,both\n"
+    data = rows_file(30) + bad + rows_file(30, start=30).split(b"\n", 1)[1] + bad + bad
+    bid = store_batch(ctx.pool, client_org, data)
+    real = repo.record_parse_progress
+    calls = 0
+
+    def crash_on_second(*args: Any, **kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("worker lost mid-parse")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(repo, "record_parse_progress", crash_on_second)
+    with pytest.raises(RuntimeError):
+        jobs.ingest(str(bid))
+    monkeypatch.setattr(repo, "record_parse_progress", real)
+    first = batch(ctx.pool, bid)
+    assert (first.status, first.lines_parsed, first.chunks_total) == ("parsing", 25, 8)
+    assert len(ctx.queue.get_job_ids()) == 8  # the first segment's chunks went out at once
+
+    assert jobs.ingest(str(bid))["status"] == "matching"
+    burst(ctx)
+    b = batch(ctx.pool, bid)
+    assert (b.status, b.rows_total, b.rows_failed, b.chunks_total) == ("complete", 63, 3, 20)
+    assert per_row(ctx.pool, bid) == {i: 1 for i in range(60)}
+    with transaction(ctx.pool) as conn:
+        errors = [line for line, _, _ in repo.iter_errors(conn, bid)]
+        refs = [ref for ref, _, _ in repo.iter_results(conn, bid)]
+    assert errors == [32, 63, 64]
+    assert refs == [f"ref-{i}" for i in range(60)]
+
+
+def test_a_second_ingest_of_the_same_batch_at_once_stands_aside(
+    ctx: jobs.WorkerContext, client_org: Client
+) -> None:
+    bid = store_batch(ctx.pool, client_org, rows_file(5))
+    with ctx.pool.connection() as other:
+        other.autocommit = True
+        assert repo.try_session_lock(other, jobs._lock_key(bid))
+        assert jobs.ingest(str(bid)) == {"status": "busy"}
+        repo.session_unlock(other, jobs._lock_key(bid))
+        other.autocommit = False
+    assert jobs.ingest(str(bid))["status"] == "matching"

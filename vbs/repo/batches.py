@@ -39,12 +39,13 @@ class BatchRecord:
     started_at: datetime | None
     finished_at: datetime | None
     file_purged_at: datetime | None
+    lines_parsed: int
 
 
 _BATCH_COLUMNS = (
     "id, org_id, user_id, api_key_id, status, file_bytes, rows_total, rows_failed, "
     "chunks_total, failure_reason, ingest_job_id, ingest_attempts, ingest_enqueued_at, "
-    "created_at, started_at, finished_at, file_purged_at"
+    "created_at, started_at, finished_at, file_purged_at, lines_parsed"
 )
 
 
@@ -213,11 +214,32 @@ def iter_file(conn: psycopg.Connection[Any], batch_id: UUID) -> Iterator[bytes]:
         part_no += 1
 
 
-def clear_parsed(conn: psycopg.Connection[Any], batch_id: UUID) -> None:
-    """Forget rows, chunks and errors of an earlier, unfinished parse of this batch."""
-    conn.execute("DELETE FROM batch_row WHERE batch_id = %s", (batch_id,))
-    conn.execute("DELETE FROM batch_chunk WHERE batch_id = %s", (batch_id,))
-    conn.execute("DELETE FROM batch_error WHERE batch_id = %s", (batch_id,))
+def try_session_lock(conn: psycopg.Connection[Any], key: int) -> bool:
+    """A session-level advisory lock (held across transactions until unlocked or the
+    connection ends), without waiting."""
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+    return bool(row and row[0])
+
+
+def session_unlock(conn: psycopg.Connection[Any], key: int) -> None:
+    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+def record_parse_progress(
+    conn: psycopg.Connection[Any],
+    batch_id: UUID,
+    *,
+    lines_parsed: int,
+    rows_total: int,
+    rows_failed: int,
+    chunks: int,
+) -> None:
+    """After a committed segment: where parsing got to, and the counts so far."""
+    conn.execute(
+        "UPDATE batch SET lines_parsed = %s, rows_total = %s, rows_failed = %s, "
+        "chunks_total = %s WHERE id = %s",
+        (lines_parsed, rows_total, rows_failed, chunks, batch_id),
+    )
 
 
 def copy_rows(conn: psycopg.Connection[Any], batch_id: UUID, rows: Iterable[NewRow]) -> None:
@@ -268,7 +290,8 @@ def insert_chunks(
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO batch_chunk (batch_id, chunk_no, first_row, row_count, job_id, "
-            "attempts, enqueued_at) VALUES (%s, %s, %s, %s, %s, 1, now())",
+            "attempts, enqueued_at) VALUES (%s, %s, %s, %s, %s, 1, now()) "
+            "ON CONFLICT (batch_id, chunk_no) DO NOTHING",
             [(batch_id, n, first, count, job) for n, first, count, job in chunks],
         )
 
