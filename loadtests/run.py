@@ -605,7 +605,7 @@ def parse_phase(text: str) -> Phase:
 
 
 def _identities_needed(opts: Options, phase: Phase) -> int:
-    return max(1_000, int(phase.users * opts.user_rate * phase.seconds * 1.3))
+    return max(1_000, int(phase.users * opts.user_rate * phase.seconds * 1.15))
 
 
 def _split_plan(plan_path: Path, phases: list[Phase], needs: list[int]) -> list[Path]:
