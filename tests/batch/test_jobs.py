@@ -260,3 +260,32 @@ def test_a_second_ingest_of_the_same_batch_at_once_stands_aside(
         repo.session_unlock(other, jobs._lock_key(bid))
         other.autocommit = False
     assert jobs.ingest(str(bid))["status"] == "matching"
+
+
+def test_the_worker_timers_screen_new_bars_and_run_the_deadline_job(
+    ctx: jobs.WorkerContext, client_org: Client
+) -> None:
+    from batch.worker import Maintenance, Timers
+    from vbs.principal import Principal
+    from vbs.services import barred_list as bl
+
+    data = b"reference,forenames,surname,date_of_birth\nlate,Zebedee,Quarrington,1985-03-03\n"
+    bid = store_batch(ctx.pool, client_org, data)
+    jobs.ingest(str(bid))
+    burst(ctx)
+    with transaction(ctx.pool) as conn:
+        assert [r[1] for r in repo.iter_results(conn, bid)] == ["clear"]
+        bl.add_entry(
+            conn,
+            ctx.audit,
+            Principal(role="system"),
+            bl.EntryInput(
+                forenames="Zebedee", surname="Quarrington", date_of_birth="1985-03-03", lists=3
+            ),
+            reason="barred the next day",
+        )
+    maintenance = Maintenance(ctx, Timers())
+    maintenance.run_screening()
+    maintenance.run_deadlines()
+    with transaction(ctx.pool) as conn:
+        assert [r[1] for r in repo.iter_results(conn, bid)] == ["under_review"]
