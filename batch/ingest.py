@@ -88,11 +88,15 @@ def check_header(header_line: bytes) -> list[str]:
         raise _invalid("line 1: the header line is empty")
     columns = [c.strip().lower() for c in next(csv.reader([text]))]
     problems: list[str] = []
-    unknown = [c for c in columns if c not in ALL_COLUMNS]
+    # Unknown names are not echoed: a file without its header line has personal data in
+    # line 1. Their positions are.
+    unknown = [i + 1 for i, c in enumerate(columns) if c not in ALL_COLUMNS]
     if unknown:
-        shown = ", ".join(repr(c[:40]) for c in unknown[:5])
+        shown = ", ".join(str(i) for i in unknown[:5])
         more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-        problems.append(f"line 1: unknown column(s) {shown}{more}")
+        problems.append(f"line 1: unknown column(s) at position {shown}{more}")
+        if not any(c in ALL_COLUMNS for c in columns):
+            problems.append("line 1 should be the header line")
     repeated = sorted({c for c in columns if columns.count(c) > 1 and c in ALL_COLUMNS})
     if repeated:
         problems.append(f"line 1: repeated column(s) {', '.join(repeated)}")

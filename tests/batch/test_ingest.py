@@ -50,7 +50,10 @@ def test_good_header_with_bom_and_optional_columns() -> None:
     ("header", "expected"),
     [
         (b"reference,forenames,surname\n", "missing required column(s) date_of_birth"),
-        (b"reference,forenames,surname,date_of_birth,shoe_size\n", "unknown column(s) 'shoe_size'"),
+        (
+            b"reference,forenames,surname,date_of_birth,shoe_size\n",
+            "unknown column(s) at position 5",
+        ),
         (b"reference,forenames,surname,date_of_birth,surname\n", "repeated column(s) surname"),
         (b"\n", "header line is empty"),
     ],
@@ -251,3 +254,11 @@ def test_a_row_accepted_here_passes_the_single_check_rules(row: bytes) -> None:
             gender=item.gender,
         )
         assert validate(request) == []
+
+
+def test_a_missing_header_line_is_named_without_echoing_the_data() -> None:
+    with pytest.raises(ValidationFailed) as exc:
+        scan(b"r1,Zebedee,Quarrington,1985-03-03\n")
+    message = exc.value.errors[0].message
+    assert "position 1, 2, 3, 4" in message and "should be the header line" in message
+    assert "Zebedee" not in str(exc.value.detail) and "1985" not in str(exc.value.detail)
