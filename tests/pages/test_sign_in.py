@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.pages.conftest import LiveServer, axe_check, sign_in
 
@@ -104,3 +104,31 @@ def test_not_found_page(page: Page, live_server: LiveServer) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
     assert res.headers["cache-control"] == "no-store"
     axe_check(page, "404")
+
+
+def test_pages_run_under_the_content_security_policy(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    """Without bypassing the CSP: no violation, and GOV.UK Frontend's JavaScript runs (the
+    error summary takes focus)."""
+    ctx = browser.new_context(base_url=live_server.url)
+    try:
+        page = ctx.new_page()
+        problems: list[str] = []
+        # (A form sent back with errors answers 400, which the console notes: not a problem.)
+        page.on(
+            "console",
+            lambda m: (
+                problems.append(m.text)
+                if m.type == "error" and not m.text.startswith("Failed to load resource")
+                else None
+            ),
+        )
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        res = page.goto("/sign-in")
+        assert res is not None and "script-src 'self'" in res.headers["content-security-policy"]
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator(".govuk-error-summary")).to_be_focused()
+        assert not problems, problems
+    finally:
+        ctx.close()
