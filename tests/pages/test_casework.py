@@ -46,8 +46,8 @@ def test_caseworker_settles_a_possible_match_and_employer_sees_it(
     sign_in(page, accounts, caseworker)
     expect(page.get_by_role("heading", level=1)).to_have_text("Review queue")
     rows = page.locator("tbody tr")
-    expect(rows.first).to_contain_text("Possible match")
-    expect(rows.first).to_contain_text("under a minute")
+    expect(rows.last).to_contain_text("Possible match")
+    expect(rows.last).to_contain_text("under a minute")
     # The newest item is last (oldest first); it is ours.
     rows.last.get_by_role("link").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Is this the same person?")
