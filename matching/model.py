@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-MATCHER_VERSION = "1.0.0"
+MATCHER_VERSION = "1.1.0"
 
 Band = Literal["match", "possible", "no_match"]
 
@@ -26,8 +26,8 @@ Band = Literal["match", "possible", "no_match"]
 class Thresholds:
     """Probability thresholds: >= match is `match`, >= possible is `possible`."""
 
-    match: float = 0.99
-    possible: float = 0.2
+    match: float = 0.995
+    possible: float = 0.15
 
     def __post_init__(self) -> None:
         if not 0.0 < self.possible <= self.match <= 1.0:
@@ -60,7 +60,7 @@ FN_LEVELS = (
     "different",
 )
 # Exact: m=0.80, u=frequency of the forename (see exact_weight).
-FN_WEIGHTS = np.array([np.nan, 5.5, 4.0, 4.3, 3.5, 3.0, 0.0, 0.5, 0.0, -16.0])
+FN_WEIGHTS = np.array([np.nan, 5.5, 2.5, 4.3, 3.5, 2.0, 0.0, 0.5, 0.0, -16.0])
 
 # ---- surname levels ----------------------------------------------------------------------
 SN_EXACT, SN_PART, SN_FOLD, SN_JW_HIGH, SN_PHONETIC, SN_JW_MID, SN_MISSING, SN_DIFFERENT = range(8)
@@ -109,7 +109,7 @@ DOB_LEVELS = (
 )
 # exact: m=0.88, u=1/(365*70); transposed: m=0.02; one digit: m=0.03, u~40 neighbours;
 # different: m=0.005 (a true match with an unrelated date is rare), u=0.99.
-DOB_WEIGHTS = np.array([14.3, 9.0, 6.5, 9.5, 5.0, 6.0, 3.0, -2.0, -14.0, 0.0])
+DOB_WEIGHTS = np.array([14.3, 9.0, 5.0, 9.5, 5.0, 6.0, 3.0, 0.0, -14.0, 0.0])
 
 # ---- gender ----------------------------------------------------------------------------------
 GD_AGREE, GD_DIFFERENT, GD_MISSING = range(3)

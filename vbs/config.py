@@ -26,8 +26,8 @@ class Settings(BaseSettings):
     db_pool_max: int = 10
 
     # Matcher bands (match probability thresholds).
-    match_threshold: float = Field(default=0.99, ge=0.0, le=1.0)
-    possible_threshold: float = Field(default=0.2, ge=0.0, le=1.0)
+    match_threshold: float = Field(default=0.995, ge=0.0, le=1.0)
+    possible_threshold: float = Field(default=0.15, ge=0.0, le=1.0)
 
     # Batch limits.
     batch_max_rows: int = 100_000

@@ -288,11 +288,20 @@ CASES: list[Case] = [
         "no_match",
         {"forenames": "different"},
     ),
+    # With a surname this rare on a small list a caseworker looks; never `match`.
     Case(
-        "twins, rare surname",
+        "twins, very rare surname",
         I("Oliver", "Featherstonehaugh", "2001-05-05"),
         I("George", "Featherstonehaugh", "2001-05-05"),
-        "no_match",
+        "possible",
+        {"forenames": "different"},
+    ),
+    Case(
+        "twins of different sex, similar forenames",
+        I("Patricia", "Ashcombe", "2001-05-05", gender="female"),
+        I("Patrick", "Ashcombe", "2001-05-05", gender="male"),
+        "possible",
+        {"gender": "different"},
     ),
     Case(
         "father and son, same name",

@@ -86,3 +86,26 @@ def test_lists_filter() -> None:
     assert engine.match(check, LIST_CHILDREN).band == "match"
     assert engine.match(check, LIST_ADULTS).band == "no_match"
     assert engine.match(check, LIST_ADULTS).candidates == ()
+
+
+def test_gender_inferred_from_the_lists_forenames() -> None:
+    """Neither side gives a gender; the list shows Patricia as female, Patrick as male."""
+    from matching.identity import Identity, PartialDate
+
+    index = ListIndex()
+    index.add_many(background())
+    index.add_many(
+        (f"g{name}{i}", Identity(name, f"Other{i}", PartialDate(1970, 1, 1 + i), (), gender), 3)
+        for i in range(20)
+        for name, gender in (("Patricia", "female"), ("Patrick", "male"))
+    )
+    engine = Engine(index)
+    a = Identity("Patricia", "Ashcombe", PartialDate(2001, 5, 5))
+    b = Identity("Patrick", "Ashcombe", PartialDate(2001, 5, 5))
+    cand = engine.score_pair(a, b)
+    levels = {f.field: f.level for f in cand.fields}
+    assert levels["gender"] == "different"
+    assert cand.band != "match"
+    # Unknown forenames infer nothing.
+    c = Identity("Sam", "Ashcombe", PartialDate(2001, 5, 5))
+    assert "gender" not in {f.field for f in engine.score_pair(c, c).fields}
