@@ -77,7 +77,7 @@ def identities(draw: st.DrawFn) -> Identity:
     return Identity(draw(NAMES), draw(NAMES), draw(dates()), tuple(prev), gender)
 
 
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FAST
@@ -160,3 +160,20 @@ def test_term_frequency_rare_exact_surname_beats_common_exact_surname() -> None:
 
 def index_identity(entries: list[tuple[str, Identity, int]], key: str) -> Identity:
     return next(i for k, i, _ in entries if k == key)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=30), st.text(max_size=30), st.text(max_size=30), st.text(max_size=30))
+def test_any_text_is_scored_without_error(
+    engine: Engine, fore: str, sur: str, prev_fore: str, prev_sur: str
+) -> None:
+    """Any Unicode (empty, punctuation only, other scripts) scores and indexes cleanly."""
+    a = Identity(fore, sur, PartialDate(1980, 1, 1), (Name(prev_fore, prev_sur),))
+    b = Identity(prev_fore, prev_sur)
+    assert 0.0 <= engine.score_pair(a, b).probability <= 1.0
+    assert len(engine.match_many([a, b])) == 2
+    engine.index.add("fuzz", a)
+    try:
+        assert all(0.0 <= c.probability <= 1.0 for c in engine.match(b).candidates)
+    finally:
+        engine.index.remove("fuzz")
