@@ -122,27 +122,6 @@ def batch_throughput(conn: psycopg.Connection[Any], since: date) -> list[BatchTh
         ).fetchall()
 
 
-@dataclass(slots=True)
-class BatchSummary:
-    id: UUID
-    status: str
-    rows_total: int
-    rows_failed: int
-    created_at: datetime
-    finished_at: datetime | None
-
-
-def recent_batches(
-    conn: psycopg.Connection[Any], org_id: UUID, *, limit: int = 50
-) -> list[BatchSummary]:
-    with conn.cursor(row_factory=class_row(BatchSummary)) as cur:
-        return cur.execute(
-            "SELECT id, status, rows_total, rows_failed, created_at, finished_at FROM batch "
-            "WHERE org_id = %s ORDER BY created_at DESC, id LIMIT %s",
-            (org_id, limit),
-        ).fetchall()
-
-
 def organisation_names(conn: psycopg.Connection[Any], ids: list[UUID]) -> dict[UUID, str]:
     if not ids:
         return {}
