@@ -20,6 +20,27 @@ def test_admin_pages(page: Page, live_server: LiveServer) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
     charts = page.locator("svg.vbs-chart")
     expect(charts).to_have_count(3)
+    # The counts come from the database: one more check shows at once.
+    shown = page.locator(".govuk-heading-l.govuk-\\!-margin-bottom-0").first
+    before = int(shown.inner_text().replace(",", ""))
+    key = accounts.api_key()
+    with httpx.Client(base_url=live_server.url) as c:
+        made = c.post(
+            "/v1/checks",
+            headers={"Authorization": f"Bearer {key.api_key}"},
+            json={
+                "reference": "DASH-1",
+                "forenames": "Nia",
+                "surname": unique_surname("Parry"),
+                "date_of_birth": "1991-01-01",
+                "workforce": "adults",
+                "eligibility_confirmed": True,
+                "consent_confirmed": True,
+            },
+        )
+        assert made.status_code == 201, made.text
+    page.reload()
+    assert int(shown.inner_text().replace(",", "")) == before + 1
     expect(charts.first.locator("title").first).to_contain_text("Checks per day by outcome")
 
     # Organisations: an error, then one added.
