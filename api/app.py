@@ -175,4 +175,85 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router)
+    document_problems(app)
     return app
+
+
+# --- the OpenAPI document: errors as they really are (problem+json) -------------------
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An error (RFC 9457). `errors` lists each failing field on 422.",
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+_PROBLEM_DESCRIPTIONS = {
+    "401": "Not signed in: no credentials, or a bad, revoked or expired key or session",
+    "403": "Not allowed: the caller's role, or a missing or wrong CSRF token",
+    "404": "Not found (another organisation's resource is not found either)",
+    "413": "Payload too large",
+    "415": "Unsupported file",
+    "422": "Validation failed: `errors` names each failing field",
+    "429": "Too many requests: see Retry-After",
+    "503": "Service unavailable: the database, Redis or the matcher; see Retry-After",
+}
+_QUOTA_LIMITED = {("post", "/v1/checks"), ("post", "/v1/batches"), ("post", "/v1/auth/login")}
+
+
+def _problem_statuses(method: str, path: str, op: dict[str, Any]) -> list[str]:
+    statuses = ["422"] if "422" in op.get("responses", {}) else []
+    if not path.startswith("/v1/"):
+        return statuses
+    statuses += ["401", "503"]
+    if not path.startswith("/v1/auth/"):
+        statuses.append("403")
+    if "{" in path:
+        statuses.append("404")
+    if (method, path) in _QUOTA_LIMITED:
+        statuses.append("429")
+    if (method, path) == ("post", "/v1/batches"):
+        statuses += ["413", "415", "422"]
+    return statuses
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document say what errors really look like: every error is
+    ``application/problem+json`` (not FastAPI's default ``HTTPValidationError``), and the
+    401/403/404/429/503 answers each operation can give are listed."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas["Problem"] = PROBLEM_SCHEMA
+        content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for path, item in schema.get("paths", {}).items():
+            for method, op in item.items():
+                responses = op.setdefault("responses", {})
+                for status in _problem_statuses(method, path, op):
+                    responses[status] = {
+                        "description": _PROBLEM_DESCRIPTIONS[status],
+                        "content": content,
+                    }
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

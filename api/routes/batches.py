@@ -280,7 +280,30 @@ def _store(
     return batch, job_id
 
 
-@router.post("/batches", status_code=202, response_model=BatchAccepted)
+UPLOAD_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", *DECLARATIONS],
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "eligibility_confirmed": {"type": "string", "enum": ["true"]},
+                    "consent_confirmed": {"type": "string", "enum": ["true"]},
+                },
+            }
+        }
+    },
+}
+
+
+@router.post(
+    "/batches",
+    status_code=202,
+    response_model=BatchAccepted,
+    openapi_extra={"requestBody": UPLOAD_BODY},
+)
 async def create_batch(
     request: Request, _length: LengthGuard, principal: ClientPrincipal, state: StateDep
 ) -> JSONResponse:
