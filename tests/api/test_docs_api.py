@@ -67,10 +67,12 @@ def _resolve(openapi: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _json_fields(openapi: dict[str, Any], content: dict[str, Any]) -> set[str]:
-    media = content.get("application/json")
-    if not media or "schema" not in media:
-        return set()
-    return set(_resolve(openapi, media["schema"]).get("properties", {}))
+    names: set[str] = set()
+    for media_type in ("application/json", "multipart/form-data"):
+        media = content.get(media_type)
+        if media and "schema" in media:
+            names |= set(_resolve(openapi, media["schema"]).get("properties", {}))
+    return names
 
 
 def _expected_names(openapi: dict[str, Any], op: dict[str, Any]) -> set[str]:
