@@ -416,6 +416,10 @@ class ListIndex:
         """All (owner, name row) pairs whose keys agree (rows of removed entries included)."""
         outs_o: list[IntArray] = []
         outs_r: list[IntArray] = []
+        # Sorted needles search faster (numpy narrows each search from the previous one);
+        # the order of the pairs returned does not matter.
+        order = np.argsort(keys)
+        keys, owners = keys[order], owners[order]
         for bk, bv in ((self._bk, self._bv), self._delta()):
             if len(bk) == 0 or len(keys) == 0:
                 continue

@@ -317,6 +317,11 @@ def cmd_match(args: argparse.Namespace) -> int:
 
     _ENGINE = Engine(index, thresholds)
     _CHECKS = checks
+    # The index and the checks live until the end: freezing them keeps the garbage
+    # collector from walking them again and again, and (in forked workers) from touching,
+    # and so copying, the pages they share with this process.
+    gc.collect()
+    gc.freeze()
     t1 = time.perf_counter()
     slices = _slices(len(checks), max(1, args.chunk))
     bar = tqdm(total=len(checks), unit="check", file=err, disable=args.no_progress, desc="matching")
@@ -327,10 +332,6 @@ def cmd_match(args: argparse.Namespace) -> int:
             results.extend(_match_slice(*s))
             bar.update(s[1] - s[0])
     else:
-        # Workers share the index copy-on-write; freezing keeps the garbage collector from
-        # touching (and so copying) every object the parent holds.
-        gc.collect()
-        gc.freeze()
         ctx = mp.get_context("fork")
         with ctx.Pool(workers) as pool:
             for s, part in zip(slices, pool.imap(_star, slices), strict=True):
