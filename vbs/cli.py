@@ -30,9 +30,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="vbs", description="Vetting and barring check service."
-    )
+    parser = argparse.ArgumentParser(prog="vbs", description="Vetting and barring check service.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import psycopg
 from psycopg import sql
 
@@ -11,10 +13,9 @@ MIGRATION_LOCK_KEY = 0x7B5_0001
 def create_database_if_missing(conn: psycopg.Connection, name: str) -> None:
     row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
     if row is None:
-        try:
+        # autocommit connection: a concurrent creator wins, and that is fine.
+        with contextlib.suppress(psycopg.errors.DuplicateDatabase):
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        except psycopg.errors.DuplicateDatabase:
-            pass
 
 
 def drop_database(conn: psycopg.Connection, name: str) -> None:
@@ -53,10 +54,10 @@ def ensure_app_role(conn: psycopg.Connection, role: str) -> None:
     exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
     ident = sql.Identifier(role)
     if exists is None:
-        try:
+        # A concurrent migration of another database may create the (cluster-wide) role
+        # first: a savepoint keeps the surrounding transaction usable.
+        with contextlib.suppress(psycopg.errors.DuplicateObject), conn.transaction():
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(ident))
-        except psycopg.errors.DuplicateObject:
-            pass
     dbname = conn.execute("SELECT current_database()").fetchone()
     assert dbname is not None
     conn.execute(
