@@ -214,29 +214,7 @@ def insert_candidates(
     candidates: Sequence[NewCandidate],
     source: str = "check",
 ) -> None:
-    if not candidates:
-        return
-    with conn.cursor() as cur:
-        cur.executemany(
-            """
-            INSERT INTO match_candidate (check_id, rank, entry_id, probability, band,
-                explanation, list_version, source)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-            """,
-            [
-                (
-                    check_id,
-                    c.rank,
-                    c.entry_id,
-                    c.probability,
-                    c.band,
-                    Jsonb(c.explanation),
-                    list_version,
-                    source,
-                )
-                for c in candidates
-            ],
-        )
+    insert_candidates_many(conn, [(check_id, list_version, c) for c in candidates], source)
 
 
 def next_candidate_rank(conn: psycopg.Connection[Any], check_id: UUID) -> int:
