@@ -132,7 +132,7 @@ def create_org(
 
 
 def get_org(conn: psycopg.Connection, org_id: str | UUID) -> repo.Organisation:
-    org = repo.get_org(conn, _uuid(org_id, "org"))
+    org = repo.get_org(conn, _uuid(org_id, "org_id"))
     if org is None:
         raise NotFound("no such organisation")
     return org
@@ -161,17 +161,21 @@ def create_user(
     role: str,
     password: str | None = None,
 ) -> NewUser:
-    oid = _uuid(org_id, "org")
+    oid = _uuid(org_id, "org_id")
     clean_email = normalise_email(email)
     if role not in ROLES:
         raise ValidationFailed([FieldError("role", f"must be one of {', '.join(ROLES)}")])
     org = repo.get_org(conn, oid)
     if org is None:
-        raise ValidationFailed([FieldError("org", "no such organisation")])
+        raise ValidationFailed([FieldError("org_id", "no such organisation")])
     if role not in ROLES_FOR_KIND[org.kind]:
         allowed = ", ".join(sorted(ROLES_FOR_KIND[org.kind]))
         raise ValidationFailed(
-            [FieldError("role", f"does not fit an organisation of kind {org.kind} ({allowed})")]
+            [
+                FieldError(
+                    "role", f"does not fit an organisation of kind {org.kind} (allowed: {allowed})"
+                )
+            ]
         )
     generated = None
     if password is None:
@@ -253,13 +257,13 @@ def create_api_key(
     org_id: str | UUID,
     label: str | None = None,
 ) -> NewApiKey:
-    oid = _uuid(org_id, "org")
+    oid = _uuid(org_id, "org_id")
     org = repo.get_org(conn, oid)
     if org is None:
-        raise ValidationFailed([FieldError("org", "no such organisation")])
+        raise ValidationFailed([FieldError("org_id", "no such organisation")])
     if org.kind not in ("employer", "registered_body"):
         raise ValidationFailed(
-            [FieldError("org", "API keys belong to an employer or a registered body")]
+            [FieldError("org_id", "API keys belong to an employer or a registered body")]
         )
     if label is not None and len(label) > 200:
         raise ValidationFailed([FieldError("label", "must be at most 200 characters")])
