@@ -247,7 +247,9 @@ class Engine:
         qt = _query_table(identities, lex, self._fcache, self._scache)
         et = _index_table(self.index)
         qa, qb = self._candidates(qt, lex, lists)
-        s = _score(qa, qb, qt, et, lex, self.index.live_rows, M.prior_log2(len(self.index)))
+        prior = M.prior_log2(len(self.index))
+        qa, qb = self._reachable(qa, qb, qt, et, prior)
+        s = _score(qa, qb, qt, et, lex, self.index.live_rows, prior)
         keep = s.prob >= self.thresholds.possible
         per_check: list[list[Candidate]] = [[] for _ in identities]
         for j in np.flatnonzero(keep):
@@ -271,6 +273,23 @@ class Engine:
         return _candidate(s, 0, "", ta, tb, lex, self.thresholds)
 
     # ---- blocking --------------------------------------------------------------------
+
+    def _reachable(
+        self, qa: IntArray, qb: IntArray, qt: _Table, et: _Table, prior: float
+    ) -> tuple[IntArray, IntArray]:
+        """Drop candidates that cannot reach `possible` even with every name agreeing
+        exactly (in practice: dates of birth too different). Exact, and cheap: the date
+        levels are a few integer comparisons, the names are the expensive part."""
+        if len(qa) == 0:
+            return qa, qb
+        dob = C.dob_levels(
+            qt.year[qa], qt.month[qa], qt.day[qa],
+            et.year[qb].astype(np.int64), et.month[qb].astype(np.int64),
+            et.day[qb].astype(np.int64),
+        )  # fmt: skip
+        best_case = prior + M.MAX_NAME_WEIGHT + M.DOB_WEIGHTS[dob] + M.GD_WEIGHTS.max()
+        ok = best_case >= M.log2_odds(self.thresholds.possible)
+        return qa[ok], qb[ok]
 
     def _candidates(self, qt: _Table, lex: Overlay, lists: int) -> tuple[IntArray, IntArray]:
         idx = self.index

@@ -147,6 +147,11 @@ PART_COST = 1.5
 TF_MIN_ROWS = 50_000
 
 
+# The most the names of a pair can add: exact forename and surname at their caps, and an
+# exact middle name (a swapped pairing adds less).
+MAX_NAME_WEIGHT = FN_EXACT_MAX + SN_EXACT_MAX + float(MD_WEIGHTS.max())
+
+
 def exact_weight(freq: NDArray[np.float64], m: float, lo: float, hi: float) -> NDArray[np.float64]:
     """log2(m / u) with u the name's frequency in the list, clipped to [lo, hi]."""
     u = np.maximum(freq, TF_FLOOR)
