@@ -38,7 +38,8 @@ look up T1/T2 with day and month transposed, and T1-T4 with forename and surname
 each of a check's previous names looks up like its current name.
 
 Adding appends to a small unsorted delta that lookups search beside the sorted main arrays;
-removing clears the alive flag. The delta is merged when it grows (no re-normalisation).
+removing clears the alive flag. The delta is merged at the first lookup after it has grown
+past a quarter of the main arrays, or by ``compact()`` (no re-normalisation).
 """
 
 from __future__ import annotations
@@ -377,15 +378,13 @@ class ListIndex:
         k = np.concatenate(ks)
         v = np.concatenate(vs)
         if len(self._bk) == 0 and self._delta_n == 0:
-            order = np.argsort(k, kind="stable")
+            order = np.argsort(k)
             self._bk, self._bv = k[order], v[order]
             return
         self._dk.append(k)
         self._dv.append(v)
         self._delta_n += len(k)
         self._delta_sorted = None
-        if self._delta_n > max(self.COMPACT_MIN, len(self._bk) // 4):
-            self.compact()
 
     def compact(self) -> None:
         """Merge the delta into the sorted arrays and drop keys of removed entries.
@@ -397,7 +396,7 @@ class ListIndex:
         v = np.concatenate([self._bv, *self._dv])
         live = self.alive.a[self.row_entry.a[v]]
         k, v = k[live], v[live]
-        order = np.argsort(k, kind="stable")
+        order = np.argsort(k)
         self._bk, self._bv = k[order], v[order]
         self._dk, self._dv, self._delta_n, self._delta_sorted = [], [], 0, None
 
@@ -406,14 +405,19 @@ class ListIndex:
             if self._dk:
                 k = np.concatenate(self._dk)
                 v = np.concatenate(self._dv)
-                order = np.argsort(k, kind="stable")
+                order = np.argsort(k)
                 self._delta_sorted = (k[order], v[order])
             else:
                 self._delta_sorted = (np.zeros(0, np.int64), np.zeros(0, np.int32))
         return self._delta_sorted
 
     def lookup(self, keys: IntArray, owners: IntArray) -> tuple[IntArray, IntArray]:
-        """All (owner, name row) pairs whose keys agree (rows of removed entries included)."""
+        """All (owner, name row) pairs whose keys agree (rows of removed entries included).
+
+        A delta grown past a quarter of the main array is merged first (so a bulk load of
+        many ``add_many`` calls sorts once, at its first lookup or at ``compact()``)."""
+        if self._delta_n > max(self.COMPACT_MIN, len(self._bk) // 4):
+            self.compact()
         outs_o: list[IntArray] = []
         outs_r: list[IntArray] = []
         # Sorted needles search faster (numpy narrows each search from the previous one);
