@@ -158,6 +158,12 @@ class Service:
                 p.wait(10)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def single_checks(url: str, key: str, stop: threading.Event, out: list[float]) -> None:
     import httpx
 
@@ -192,7 +198,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     audit_key = secrets.token_hex(24)
     data_dir = OUT / "bench-batch"
     data_dir.mkdir(parents=True, exist_ok=True)
-    owner = prepare_database(args.database_url)
+    if args.reuse:  # the database of an earlier run, list loaded: migrate only
+        from vbs.migrate import migrate
+
+        owner = _with_db(args.database_url, DB_NAME)
+        migrate(owner, "vbs_app")
+    else:
+        owner = prepare_database(args.database_url)
     settings = Settings(
         database_url=owner, redis_url=args.redis_url, data_dir=data_dir, audit_key=audit_key
     )
@@ -200,9 +212,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     t = time.monotonic()
     folder = seeding.synth_data(args.list_size, max(args.rows, 1000), args.seed, _log)
     timings["synth_s"] = time.monotonic() - t
-    t = time.monotonic()
-    seeding.copy_list(owner, seeding.read_list(folder, args.seed), settings)
-    timings["copy_list_s"] = time.monotonic() - t
+    if not args.reuse:
+        t = time.monotonic()
+        seeding.copy_list(owner, seeding.read_list(folder, args.seed), settings)
+        timings["copy_list_s"] = time.monotonic() - t
     accounts = seeding.create_accounts(owner, settings, 0, secrets.token_hex(3))
     data = batch_file(folder, args.rows)
     _log(f"list of {args.list_size} loaded; batch file {len(data)} bytes, {args.rows} rows")
@@ -239,6 +252,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         checker.start()
         headers = {"Authorization": f"Bearer {accounts.body_keys[0]}"}
+        cpu_before = [cpu_seconds(p.pid) for p in service.procs]
         with httpx.Client(base_url=service.url, headers=headers, timeout=120) as c:
             t0 = time.monotonic()
             r = c.post(
@@ -257,6 +271,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     break
                 time.sleep(0.5)
             timings["upload_to_complete_s"] = time.monotonic() - t0
+        cpu = [cpu_seconds(p.pid) - b for p, b in zip(service.procs, cpu_before, strict=True)]
+        timings["api_cpu_s"] = cpu[0]
+        timings["workers_cpu_s"] = sum(cpu[1:])
+        timings["busiest_worker_cpu_s"] = max(cpu[1:])
         stop.set()
         checker.join(60)
     finally:
@@ -269,6 +287,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     accepted = status["rows_total"] - status["rows_failed"]
     lat = sorted(latencies)
     report = {
+        "load_average": os.getloadavg(),
         "list_size": args.list_size,
         "rows": args.rows,
         "workers": args.workers,
@@ -299,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
     p.add_argument("--ready-timeout", type=float, default=900.0)
+    p.add_argument("--reuse", action="store_true", help="keep the list loaded by an earlier run")
     args = p.parse_args(argv)
     report = run(args)
     OUT.mkdir(parents=True, exist_ok=True)
