@@ -130,7 +130,19 @@ def _identity_reader(cols: dict[str, int], with_gender: bool) -> Callable[[list[
             raise ValueError(f"{name}: longer than {MAX_FIELD} characters")
         return v.strip()
 
+    need = max(i_fn, i_sn, i_dob, i_prev, i_gender) + 1
+    genders = {"": None, "f": "female", "m": "male", "F": "female", "M": "male"}
+
     def build(row: list[str]) -> Identity:
+        # Fast path for the usual row: every column there, nothing over-long, simple values.
+        if len(row) >= need and sum(map(len, row)) <= MAX_FIELD:
+            surname = row[i_sn].strip()
+            forenames = row[i_fn].strip() if i_fn >= 0 else ""
+            prev_text = row[i_prev].strip() if i_prev >= 0 else ""
+            g = row[i_gender].strip() if i_gender >= 0 else ""
+            if surname and not prev_text and g in genders:
+                dob = _parse_date(row[i_dob].strip()) if i_dob >= 0 else None
+                return Identity(forenames, surname, dob, (), genders[g])
         surname = field(row, i_sn, "surname")
         forenames = field(row, i_fn, "forenames")
         if not surname:
