@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import ConnDep, StateDep
 from api.pages import charts
 from api.pages.base import page, page_roles, page_router, redirect
-from api.pages.forms import merge_pydantic_errors, merge_service_errors, text
+from api.pages.forms import merge_errors, required, text
 from api.routes import admin as admin_api
 from vbs.errors import Conflict, ValidationFailed
 from vbs.principal import Principal
@@ -80,18 +80,17 @@ async def organisation_create(
     form = await request.form()
     values = {"name": text(form, "name"), "kind": text(form, "kind")}
     errors: dict[str, str] = {}
-    if not values["name"]:
-        errors["name"] = "Enter the organisation’s name"
-    if not values["kind"]:
-        errors["kind"] = "Select the kind of organisation"
+    required(
+        values,
+        errors,
+        {"name": "Enter the organisation’s name", "kind": "Select the kind of organisation"},
+    )
     if not errors:
         try:
             body = admin_api.OrgIn.model_validate(values)
             await run_in_threadpool(admin_api.create_org, body, principal, state, conn)
-        except ValidationError as exc:
-            merge_pydantic_errors(exc, errors, {"name": "name", "kind": "kind"})
-        except ValidationFailed as exc:
-            merge_service_errors(exc, errors, {"name": "name", "kind": "kind"})
+        except (ValidationError, ValidationFailed) as exc:
+            merge_errors(exc, errors, {"name": "name", "kind": "kind"})
         else:
             return redirect("/admin/organisations?created=1")
     return await run_in_threadpool(
@@ -155,22 +154,23 @@ async def user_create(
         "role": text(form, "role"),
     }
     errors: dict[str, str] = {}
-    if not values["email"]:
-        errors["email"] = "Enter their email address"
-    if not values["org_id"]:
-        errors["org_id"] = "Select their organisation"
-    if not values["role"]:
-        errors["role"] = "Select their role"
+    required(
+        values,
+        errors,
+        {
+            "email": "Enter their email address",
+            "org_id": "Select their organisation",
+            "role": "Select their role",
+        },
+    )
     fields = {"email": "email", "org_id": "org_id", "org": "org_id", "role": "role"}
     new_user = None
     if not errors:
         try:
             body = admin_api.UserIn.model_validate(values)
             new_user = await run_in_threadpool(admin_api.create_user, body, principal, state, conn)
-        except ValidationError as exc:
-            merge_pydantic_errors(exc, errors, fields)
-        except ValidationFailed as exc:
-            merge_service_errors(exc, errors, fields)
+        except (ValidationError, ValidationFailed) as exc:
+            merge_errors(exc, errors, fields)
         except Conflict:
             errors["email"] = "A user with this email address already exists"
     if new_user is not None:
@@ -233,8 +233,7 @@ async def api_key_create(
     form = await request.form()
     values = {"org_id": text(form, "org_id"), "label": text(form, "label")}
     errors: dict[str, str] = {}
-    if not values["org_id"]:
-        errors["org_id"] = "Select the organisation the key is for"
+    required(values, errors, {"org_id": "Select the organisation the key is for"})
     fields = {"org_id": "org_id", "org": "org_id", "label": "label"}
     new_key = None
     if not errors:
@@ -243,10 +242,8 @@ async def api_key_create(
                 {"org_id": values["org_id"], "label": values["label"] or None}
             )
             new_key = await run_in_threadpool(admin_api.create_key, body, principal, state, conn)
-        except ValidationError as exc:
-            merge_pydantic_errors(exc, errors, fields)
-        except ValidationFailed as exc:
-            merge_service_errors(exc, errors, fields)
+        except (ValidationError, ValidationFailed) as exc:
+            merge_errors(exc, errors, fields)
     if new_key is not None:
         return await run_in_threadpool(
             lambda: _keys_page(request, principal, conn, new_key=new_key)

@@ -20,10 +20,14 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import AuditDep, ConnDep, StateDep
 from api.pages.base import CASEWORK_ROLES, page, page_roles, page_router, redirect
 from api.pages.forms import (
+    NAMES_REQUIRED,
+    blank_person,
     date_parts,
-    merge_pydantic_errors,
-    merge_service_errors,
+    merge_errors,
+    name_lines,
     read_date,
+    read_person,
+    required,
     text,
 )
 from api.routes import alerts as alerts_api
@@ -260,10 +264,8 @@ async def review_decision(
             await run_in_threadpool(
                 reviews_api.decide_review, item_id, body, principal, conn, audit
             )
-        except ValidationError as exc:
-            merge_pydantic_errors(exc, errors, {"decision": "decision", "reason": "reason"})
-        except ValidationFailed as exc:
-            merge_service_errors(exc, errors, {"decision": "decision", "reason": "reason"})
+        except (ValidationError, ValidationFailed) as exc:
+            merge_errors(exc, errors, {"decision": "decision", "reason": "reason"})
         except Conflict:
             errors["decision"] = "Someone has already decided this review"
         else:
@@ -326,15 +328,7 @@ def approvals(request: Request, principal: Senior, conn: ConnDep) -> HTMLRespons
 
 
 def _blank_case() -> dict[str, Any]:
-    return {
-        "route": "",
-        "forenames": "",
-        "surname": "",
-        "previous_names": "",
-        "date_of_birth": {"day": "", "month": "", "year": ""},
-        "gender": "",
-        "summary": "",
-    }
+    return {"route": "", **blank_person(), "summary": ""}
 
 
 @router.get("/casework/cases/new")
@@ -352,25 +346,12 @@ async def case_create(
     request: Request, principal: Caseworker, state: StateDep, conn: ConnDep
 ) -> Response:
     form = await request.form()
-    values: dict[str, Any] = {
-        "route": text(form, "route"),
-        "forenames": text(form, "forenames"),
-        "surname": text(form, "surname"),
-        "previous_names": text(form, "previous_names"),
-        "date_of_birth": date_parts(form, "date_of_birth"),
-        "gender": text(form, "gender"),
-        "summary": text(form, "summary"),
-    }
+    values: dict[str, Any] = {"route": text(form, "route")}
     errors: dict[str, str] = {}
-    if not values["route"]:
-        errors["route"] = "Select how the case came to us"
-    if not values["forenames"]:
-        errors["forenames"] = "Enter their first names"
-    if not values["surname"]:
-        errors["surname"] = "Enter their last name"
-    dob = read_date(form, "date_of_birth", "Date of birth", errors)
-    if not values["summary"]:
-        errors["summary"] = "Enter a summary of the case"
+    required(values, errors, {"route": "Select how the case came to us"})
+    person, dob = read_person(form, errors)
+    values |= person | {"summary": text(form, "summary")}
+    required(values, errors, {"summary": "Enter a summary of the case"})
     if not errors:
         fields = {k: k for k in values}
         try:
@@ -380,20 +361,14 @@ async def case_create(
                     "forenames": values["forenames"],
                     "surname": values["surname"],
                     "date_of_birth": dob,
-                    "previous_names": [
-                        " ".join(n.split())
-                        for n in str(values["previous_names"]).splitlines()
-                        if n.strip()
-                    ],
+                    "previous_names": name_lines(values["previous_names"]),
                     "gender": values["gender"] or None,
                     "summary": values["summary"],
                 }
             )
             detail = await run_in_threadpool(cases_api.open_case, body, principal, state, conn)
-        except ValidationError as exc:
-            merge_pydantic_errors(exc, errors, fields)
-        except ValidationFailed as exc:
-            merge_service_errors(exc, errors, fields)
+        except (ValidationError, ValidationFailed) as exc:
+            merge_errors(exc, errors, fields)
         else:
             return redirect(f"/casework/cases/{detail.id}")
     return page(
@@ -517,10 +492,8 @@ async def case_transition(
                 }
             )
             await run_in_threadpool(cases_api.transition, case_id, body, principal, state, conn)
-        except ValidationError as exc:
-            merge_pydantic_errors(exc, errors, fields)
-        except ValidationFailed as exc:
-            merge_service_errors(exc, errors, fields)
+        except (ValidationError, ValidationFailed) as exc:
+            merge_errors(exc, errors, fields)
         except Conflict as exc:
             errors["action"] = f"That step is not allowed now: {exc.detail}"
         else:
@@ -555,10 +528,8 @@ async def case_approval(
             await run_in_threadpool(
                 cases_api.approval, case_id, body, request, principal, state, conn
             )
-        except ValidationError as exc:
-            merge_pydantic_errors(exc, errors, fields)
-        except ValidationFailed as exc:
-            merge_service_errors(exc, errors, fields)
+        except (ValidationError, ValidationFailed) as exc:
+            merge_errors(exc, errors, fields)
         except Conflict as exc:
             errors["approve"] = f"This cannot be approved now: {exc.detail}"
         else:
@@ -595,10 +566,7 @@ async def list_search(
         "date_of_birth": date_parts(form, "date_of_birth"),
     }
     errors: dict[str, str] = {}
-    if not values["forenames"]:
-        errors["forenames"] = "Enter their first names"
-    if not values["surname"]:
-        errors["surname"] = "Enter their last name"
+    required(values, errors, NAMES_REQUIRED)
     dob = None
     if any(values["date_of_birth"].values()):
         dob = read_date(form, "date_of_birth", "Date of birth", errors)
@@ -615,10 +583,8 @@ async def list_search(
                 }
             )
             found = await run_in_threadpool(list_api.search, body, request, principal, state, conn)
-        except ValidationError as exc:
-            merge_pydantic_errors(exc, errors, fields)
-        except ValidationFailed as exc:
-            merge_service_errors(exc, errors, fields)
+        except (ValidationError, ValidationFailed) as exc:
+            merge_errors(exc, errors, fields)
         else:
             results = [
                 {

@@ -19,7 +19,14 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import AuditDep, ConnDep, SettingsDep
 from api.pages.base import CLIENT_ROLES, page, page_roles, page_router, redirect
-from api.pages.forms import date_parts, merge_pydantic_errors, merge_service_errors, read_date, text
+from api.pages.forms import (
+    blank_person,
+    merge_errors,
+    name_lines,
+    read_person,
+    required,
+    text,
+)
 from api.quotas import check_quota
 from api.routes.checks import CheckIn, HolderDep
 from vbs.errors import Conflict, ValidationFailed
@@ -54,21 +61,17 @@ LABELS = {
     "workforce": "Who they will work with",
     "summary": "What happened",
 }
-REQUIRED = {
-    "reference": "Enter your reference for this check",
-    "forenames": "Enter their first names",
-    "surname": "Enter their last name",
+CONFIRMATIONS = {
+    "workforce": "Select who they will work with",
+    "eligibility_confirmed": "Confirm the role is regulated activity",
+    "consent_confirmed": "Confirm the person has agreed to this check",
 }
 
 
 def _blank_check_form() -> dict[str, Any]:
     return {
         "reference": "",
-        "forenames": "",
-        "surname": "",
-        "previous_names": "",
-        "date_of_birth": {"day": "", "month": "", "year": ""},
-        "gender": "",
+        **blank_person(),
         "workforce": "",
         "eligibility_confirmed": False,
         "consent_confirmed": False,
@@ -86,10 +89,6 @@ def _labelled(errors: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def _previous_names(value: str) -> list[str]:
-    return [" ".join(line.split()) for line in value.splitlines() if line.strip()]
-
-
 @router.get("/checks/new")
 def check_form(request: Request, principal: Client) -> HTMLResponse:
     return page(request, principal, "employer/check_form.html", {"form": _blank_check_form()})
@@ -105,28 +104,16 @@ async def check_submit(
     settings: SettingsDep,
 ) -> Response:
     form = await request.form()
-    values: dict[str, Any] = {
-        "reference": text(form, "reference"),
-        "forenames": text(form, "forenames"),
-        "surname": text(form, "surname"),
-        "previous_names": text(form, "previous_names"),
-        "date_of_birth": date_parts(form, "date_of_birth"),
-        "gender": text(form, "gender"),
+    values: dict[str, Any] = {"reference": text(form, "reference")}
+    errors: dict[str, str] = {}
+    required(values, errors, {"reference": "Enter your reference for this check"})
+    person, dob = read_person(form, errors)
+    values |= person | {
         "workforce": text(form, "workforce"),
         "eligibility_confirmed": form.get("eligibility_confirmed") == "true",
         "consent_confirmed": form.get("consent_confirmed") == "true",
     }
-    errors: dict[str, str] = {}
-    for name, message in REQUIRED.items():
-        if not values[name]:
-            errors[name] = message
-    dob = read_date(form, "date_of_birth", "Date of birth", errors)
-    if not values["workforce"]:
-        errors["workforce"] = "Select who they will work with"
-    if not values["eligibility_confirmed"]:
-        errors["eligibility_confirmed"] = "Confirm the role is regulated activity"
-    if not values["consent_confirmed"]:
-        errors["consent_confirmed"] = "Confirm the person has agreed to this check"
+    required(values, errors, CONFIRMATIONS)
     body: CheckIn | None = None
     if not errors:
         try:
@@ -135,7 +122,7 @@ async def check_submit(
                     "reference": values["reference"],
                     "forenames": values["forenames"],
                     "surname": values["surname"],
-                    "previous_names": _previous_names(values["previous_names"]),
+                    "previous_names": name_lines(values["previous_names"]),
                     "date_of_birth": dob.isoformat() if dob else "",
                     "gender": values["gender"] or None,
                     "workforce": values["workforce"],
@@ -144,7 +131,7 @@ async def check_submit(
                 }
             )
         except ValidationError as exc:
-            merge_pydantic_errors(exc, errors, CHECK_FIELDS)
+            merge_errors(exc, errors, CHECK_FIELDS)
     if body is not None:
         try:
             # The API's quota (per user session and per organisation), then the check.
@@ -153,7 +140,7 @@ async def check_submit(
                 checks.run_check, conn, holder, audit, principal, body.to_request()
             )
         except ValidationFailed as exc:
-            merge_service_errors(exc, errors, CHECK_FIELDS)
+            merge_errors(exc, errors, CHECK_FIELDS)
         else:
             return redirect(f"/checks/{result.id}")
     return page(
@@ -217,7 +204,7 @@ async def check_dispute(
         try:
             await run_in_threadpool(reviews.dispute, conn, audit, principal, check_id, reason)
         except ValidationFailed as exc:
-            merge_service_errors(exc, errors, {"reason": "reason"})
+            merge_errors(exc, errors, {"reason": "reason"})
         except Conflict:
             errors["reason"] = "A caseworker is already looking at a dispute of this check"
         else:
@@ -275,14 +262,7 @@ def notifications(
 
 
 def _blank_referral() -> dict[str, Any]:
-    return {
-        "forenames": "",
-        "surname": "",
-        "previous_names": "",
-        "date_of_birth": {"day": "", "month": "", "year": ""},
-        "gender": "",
-        "summary": "",
-    }
+    return {**blank_person(), "summary": ""}
 
 
 @router.get("/referrals/new")
@@ -295,22 +275,10 @@ async def referral_submit(
     request: Request, principal: Employer, conn: ConnDep, audit: AuditDep
 ) -> Response:
     form = await request.form()
-    values: dict[str, Any] = {
-        "forenames": text(form, "forenames"),
-        "surname": text(form, "surname"),
-        "previous_names": text(form, "previous_names"),
-        "date_of_birth": date_parts(form, "date_of_birth"),
-        "gender": text(form, "gender"),
-        "summary": text(form, "summary"),
-    }
     errors: dict[str, str] = {}
-    if not values["forenames"]:
-        errors["forenames"] = "Enter their first names"
-    if not values["surname"]:
-        errors["surname"] = "Enter their last name"
-    dob = read_date(form, "date_of_birth", "Date of birth", errors)
-    if not values["summary"]:
-        errors["summary"] = "Enter what happened"
+    values, dob = read_person(form, errors)
+    values["summary"] = text(form, "summary")
+    required(values, errors, {"summary": "Enter what happened"})
     if not errors and dob is not None:
         raw = cases.CaseInput(
             forenames=values["forenames"],
@@ -318,7 +286,7 @@ async def referral_submit(
             date_of_birth=dob,
             summary=values["summary"],
             route="discretionary",
-            previous_names=tuple(_previous_names(values["previous_names"])),
+            previous_names=tuple(name_lines(values["previous_names"])),
             gender=values["gender"] or None,
         )
 
@@ -330,12 +298,7 @@ async def referral_submit(
         try:
             reference = await run_in_threadpool(_open)
         except ValidationFailed as exc:
-            merge_service_errors(
-                exc,
-                errors,
-                {k: k for k in ("forenames", "surname", "date_of_birth", "summary")}
-                | {"previous_names": "previous_names", "gender": "gender"},
-            )
+            merge_errors(exc, errors, {k: k for k in values})
         else:
             return page(request, principal, "employer/referral_done.html", {"reference": reference})
     return page(

@@ -56,25 +56,69 @@ def read_date(
     return value
 
 
-def merge_service_errors(
-    exc: ValidationFailed, errors: dict[str, str], fields: Mapping[str, str]
+def required(
+    values: Mapping[str, Any], errors: dict[str, str], messages: Mapping[str, str]
 ) -> None:
-    """Put a service's field errors beside the form fields they belong to.
+    """A message in ``errors`` for each of these fields left empty, in the order given."""
+    for name, message in messages.items():
+        if not values[name]:
+            errors[name] = message
 
-    ``fields`` maps the service's field names to form field ids; an error for an unknown
-    field goes on the first form field so it is still shown.
+
+NAMES_REQUIRED = {"forenames": "Enter their first names", "surname": "Enter their last name"}
+
+
+def read_person(form: FormData, errors: dict[str, str]) -> tuple[dict[str, Any], date | None]:
+    """The person fields the check, referral and new-case forms share, as typed, and the date
+    of birth; a message in ``errors`` for a missing name or a date of birth that is not one."""
+    values = {
+        "forenames": text(form, "forenames"),
+        "surname": text(form, "surname"),
+        "previous_names": text(form, "previous_names"),
+        "date_of_birth": date_parts(form, "date_of_birth"),
+        "gender": text(form, "gender"),
+    }
+    required(values, errors, NAMES_REQUIRED)
+    return values, read_date(form, "date_of_birth", "Date of birth", errors)
+
+
+def blank_person() -> dict[str, Any]:
+    return {
+        "forenames": "",
+        "surname": "",
+        "previous_names": "",
+        "date_of_birth": {"day": "", "month": "", "year": ""},
+        "gender": "",
+    }
+
+
+def name_lines(value: str) -> list[str]:
+    """A textarea of names, one a line: blank lines dropped, spaces folded."""
+    return [" ".join(line.split()) for line in value.splitlines() if line.strip()]
+
+
+def merge_errors(
+    exc: ValidationError | ValidationFailed, errors: dict[str, str], fields: Mapping[str, str]
+) -> None:
+    """Put the API model's or the service's field errors beside the form fields they belong to.
+
+    ``fields`` maps the model's or service's field names to form field ids; an error for an
+    unknown field goes on the first form field so it is still shown.
     """
-    for fe in exc.errors:
+    if isinstance(exc, ValidationFailed):
+        found = exc.errors
+    else:
+        found = [
+            FieldError(_first_name(err["loc"]), _plain(err))
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+    for fe in found:
         _place(fe, errors, fields)
 
 
-def merge_pydantic_errors(
-    exc: ValidationError, errors: dict[str, str], fields: Mapping[str, str]
-) -> None:
-    for err in exc.errors(include_url=False, include_input=False):
-        loc = [str(p) for p in err["loc"] if not isinstance(p, int)]
-        name = loc[0] if loc else ""
-        _place(FieldError(name, _plain(err)), errors, fields)
+def _first_name(loc: tuple[int | str, ...]) -> str:
+    names = [str(p) for p in loc if not isinstance(p, int)]
+    return names[0] if names else ""
 
 
 def _plain(err: Any) -> str:
