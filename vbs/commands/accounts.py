@@ -11,11 +11,14 @@ import argparse
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import psycopg
 
 from vbs.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from vbs.audit import AuditLog
 
 T = TypeVar("T")
 
@@ -69,14 +72,17 @@ def connect(settings: Settings) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-def run_audited(settings: Settings, fn: Callable[[psycopg.Connection], T]) -> T:
-    """Run ``fn`` in one transaction, then move the audit checkpoint forward."""
+def run_audited(fn: Callable[[psycopg.Connection, AuditLog], T]) -> T:
+    """Run ``fn`` in one transaction with the configured audit log, then move the audit
+    checkpoint forward."""
     from vbs.audit import audit_log_from_settings
 
+    settings = get_settings()
+    audit = audit_log_from_settings(settings)
     with connect(settings) as conn:
         with conn.transaction():
-            result = fn(conn)
-        audit_log_from_settings(settings).checkpoint(conn)
+            result = fn(conn, audit)
+        audit.checkpoint(conn)
     return result
 
 
@@ -100,14 +106,11 @@ def fail(exc: Exception) -> int:
 
 
 def cmd_org_create(args: argparse.Namespace) -> int:
-    from vbs.audit import audit_log_from_settings
     from vbs.services import accounts
 
-    settings = get_settings()
-    audit = audit_log_from_settings(settings)
     try:
         org = run_audited(
-            settings, lambda conn: accounts.create_org(conn, audit, None, args.name, args.kind)
+            lambda conn, audit: accounts.create_org(conn, audit, None, args.name, args.kind)
         )
     except Exception as exc:
         return fail(exc)
@@ -124,16 +127,12 @@ def read_password_from_stdin() -> str | None:
 
 
 def cmd_user_create(args: argparse.Namespace) -> int:
-    from vbs.audit import audit_log_from_settings
     from vbs.services import accounts
 
-    settings = get_settings()
-    audit = audit_log_from_settings(settings)
     password = read_password_from_stdin()
     try:
         new = run_audited(
-            settings,
-            lambda conn: accounts.create_user(
+            lambda conn, audit: accounts.create_user(
                 conn, audit, None, args.org, args.email, args.role, password
             ),
         )
@@ -150,15 +149,10 @@ def cmd_user_create(args: argparse.Namespace) -> int:
 
 
 def cmd_user_disable(args: argparse.Namespace) -> int:
-    from vbs.audit import audit_log_from_settings
     from vbs.services import accounts
 
-    settings = get_settings()
-    audit = audit_log_from_settings(settings)
     try:
-        user = run_audited(
-            settings, lambda conn: accounts.disable_user(conn, audit, None, args.user)
-        )
+        user = run_audited(lambda conn, audit: accounts.disable_user(conn, audit, None, args.user))
     except Exception as exc:
         return fail(exc)
     print(f"disabled user {user.id}: sessions ended, API keys they created revoked")
@@ -166,15 +160,11 @@ def cmd_user_disable(args: argparse.Namespace) -> int:
 
 
 def cmd_apikey_create(args: argparse.Namespace) -> int:
-    from vbs.audit import audit_log_from_settings
     from vbs.services import accounts
 
-    settings = get_settings()
-    audit = audit_log_from_settings(settings)
     try:
         new = run_audited(
-            settings,
-            lambda conn: accounts.create_api_key(conn, audit, None, args.org, args.label),
+            lambda conn, audit: accounts.create_api_key(conn, audit, None, args.org, args.label),
         )
     except Exception as exc:
         return fail(exc)
@@ -185,14 +175,11 @@ def cmd_apikey_create(args: argparse.Namespace) -> int:
 
 
 def cmd_apikey_revoke(args: argparse.Namespace) -> int:
-    from vbs.audit import audit_log_from_settings
     from vbs.services import accounts
 
-    settings = get_settings()
-    audit = audit_log_from_settings(settings)
     try:
         key = run_audited(
-            settings, lambda conn: accounts.revoke_api_key(conn, audit, None, args.key_id)
+            lambda conn, audit: accounts.revoke_api_key(conn, audit, None, args.key_id)
         )
     except Exception as exc:
         return fail(exc)
