@@ -14,7 +14,14 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CaseworkerPrincipal, ConnDep, SeniorCaseworkerPrincipal, StateDep
-from api.routes.list import DuplicateOut, PreviousNameOut, lists_names, matcher_finder
+from api.routes.list import (
+    DuplicateOut,
+    PreviousNameOut,
+    duplicates_out,
+    lists_names,
+    matcher_finder,
+    previous_names_out,
+)
 from vbs.errors import FieldError, ValidationFailed
 from vbs.repo.cases import CaseRow
 from vbs.services import cases
@@ -134,9 +141,7 @@ def _detail(view: cases.CaseView, list_version: int | None = None) -> CaseDetail
         forenames=c.forenames,
         surname=c.surname,
         date_of_birth=c.date_of_birth,
-        previous_names=[
-            PreviousNameOut(forenames=p.forenames, surname=p.surname) for p in c.previous_names
-        ],
+        previous_names=previous_names_out(c.previous_names),
         gender=c.gender,
         summary=c.summary,
         referred_by_org=c.referred_by_org,
@@ -164,15 +169,7 @@ def _detail(view: cases.CaseView, list_version: int | None = None) -> CaseDetail
             )
             for t in view.timeline
         ],
-        duplicates=[
-            DuplicateOut(
-                entry_id=d.duplicate_of,
-                band=d.band,
-                probability=d.probability,
-                matcher_version=d.matcher_version,
-            )
-            for d in view.duplicates
-        ],
+        duplicates=duplicates_out(view.duplicates),
         list_version=list_version,
     )
 

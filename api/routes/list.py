@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 from uuid import UUID
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from api.deps import CaseworkerPrincipal, ConnDep, StateDep
 from vbs.errors import ServiceUnavailable, ValidationFailed
-from vbs.repo.barred_list import BarredEntry
+from vbs.repo.barred_list import BarredEntry, Duplicate, PreviousName
 from vbs.services import barred_list
 
 if TYPE_CHECKING:
@@ -135,6 +136,22 @@ class SearchOut(BaseModel):
     results: list[SearchResult]
 
 
+def previous_names_out(names: Iterable[PreviousName]) -> list[PreviousNameOut]:
+    return [PreviousNameOut(forenames=p.forenames, surname=p.surname) for p in names]
+
+
+def duplicates_out(dups: Iterable[Duplicate]) -> list[DuplicateOut]:
+    return [
+        DuplicateOut(
+            entry_id=d.duplicate_of,
+            band=d.band,
+            probability=d.probability,
+            matcher_version=d.matcher_version,
+        )
+        for d in dups
+    ]
+
+
 def entry_out(e: BarredEntry) -> EntryOut:
     return EntryOut(
         id=e.id,
@@ -142,9 +159,7 @@ def entry_out(e: BarredEntry) -> EntryOut:
         forenames=e.forenames,
         surname=e.surname,
         date_of_birth=e.date_of_birth,
-        previous_names=[
-            PreviousNameOut(forenames=p.forenames, surname=p.surname) for p in e.previous_names
-        ],
+        previous_names=previous_names_out(e.previous_names),
         gender=e.gender,
         lists=lists_names(e.lists),
         case_reference=e.case_reference,
@@ -240,15 +255,7 @@ def get_entry(
         state.audit.record(conn, principal, "list.entry.view", "barred_entry", str(entry_id))
     return EntryDetail(
         entry=entry_out(entry),
-        duplicates=[
-            DuplicateOut(
-                entry_id=d.duplicate_of,
-                band=d.band,
-                probability=d.probability,
-                matcher_version=d.matcher_version,
-            )
-            for d in dups
-        ],
+        duplicates=duplicates_out(dups),
         history=[_history_out(h) for h in hist],
     )
 
