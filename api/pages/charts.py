@@ -80,8 +80,17 @@ def _open(chart_id: str, title: str, desc: str) -> list[str]:
     ]
 
 
-def _label_step(n: int) -> int:
-    return max(1, -(-n // 12))
+def _columns(n: int) -> tuple[float, float, int]:
+    """For ``n`` bars: the width of each bar's slot, of the bar, and label every how many."""
+    slot = (WIDTH - LEFT - RIGHT) / max(n, 1)
+    return slot, max(slot * 0.7, 1.0), max(1, -(-n // 12))
+
+
+def _x_label(x: float, label: str) -> str:
+    return (
+        f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" '
+        f'text-anchor="middle" font-size="12" fill="#0b0c0c">{escape(label)}</text>'
+    )
 
 
 def stacked_bars(
@@ -101,12 +110,8 @@ def stacked_bars(
     parts = _open(chart_id, title, desc)
     top_value = _nice_max(max(totals, default=0))
     _axis(parts, top_value)
-    plot_w = WIDTH - LEFT - RIGHT
     plot_h = HEIGHT - TOP - BOTTOM
-    n = max(len(rows), 1)
-    slot = plot_w / n
-    bar_w = max(slot * 0.7, 1.0)
-    step = _label_step(len(rows))
+    slot, bar_w, step = _columns(len(rows))
     for i, (label, counts) in enumerate(rows):
         x = LEFT + slot * i + (slot - bar_w) / 2
         y = float(TOP + plot_h)
@@ -122,10 +127,7 @@ def stacked_bars(
                 f"{value:,}</title></rect>"
             )
         if i % step == 0:
-            parts.append(
-                f'<text x="{x + bar_w / 2:.1f}" y="{HEIGHT - BOTTOM + 16}" '
-                f'text-anchor="middle" font-size="12" fill="#0b0c0c">{escape(label)}</text>'
-            )
+            parts.append(_x_label(x + bar_w / 2, label))
     # Legend along the bottom.
     lx = LEFT
     for s in series:
@@ -152,12 +154,8 @@ def bars(
     parts = _open(chart_id, title, desc)
     top_value = _nice_max(max((v for _, v in rows), default=0))
     _axis(parts, top_value)
-    plot_w = WIDTH - LEFT - RIGHT
     plot_h = HEIGHT - TOP - BOTTOM
-    n = max(len(rows), 1)
-    slot = plot_w / n
-    bar_w = max(slot * 0.7, 1.0)
-    step = _label_step(len(rows))
+    slot, bar_w, step = _columns(len(rows))
     for i, (label, value) in enumerate(rows):
         x = LEFT + slot * i + (slot - bar_w) / 2
         h = plot_h * value / top_value if value > 0 else 0.0
@@ -167,9 +165,6 @@ def bars(
             f"{escape(_fmt(value))}{escape((' ' + unit) if unit else '')}</title></rect>"
         )
         if i % step == 0:
-            parts.append(
-                f'<text x="{x + bar_w / 2:.1f}" y="{HEIGHT - BOTTOM + 16}" '
-                f'text-anchor="middle" font-size="12" fill="#0b0c0c">{escape(label)}</text>'
-            )
+            parts.append(_x_label(x + bar_w / 2, label))
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every label above went through escape()
