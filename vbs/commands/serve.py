@@ -22,6 +22,7 @@ from types import FrameType
 from vbs.config import Settings, get_settings
 
 CHILD_STOP_TIMEOUT_S = 15.0
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -136,6 +137,22 @@ def _child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it when `vbs up` dies, even by SIGKILL, so
+    the API and the worker are never left running orphaned (Linux prctl; else a no-op)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(argv, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+
+
 def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
     for child in children:
         if child.poll() is None:
@@ -192,10 +209,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         serve += ["--host", host, "--port", str(port)]
         # Own sessions: Ctrl-C reaches only this process, which then stops each child once
         # (a second signal would make the worker abandon a job in progress).
-        children.append(subprocess.Popen(serve, env=env, start_new_session=True))
+        children.append(_spawn(serve, env))
         if has_command("worker"):
             worker = [sys.executable, "-m", "vbs", "worker"]
-            children.append(subprocess.Popen(worker, env=env, start_new_session=True))
+            children.append(_spawn(worker, env))
         else:
             print("(no `vbs worker` command yet: batches will wait in the queue)", flush=True)
         print(f"vbs is running at http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
