@@ -114,6 +114,19 @@ def with_db_retries(fn: Callable[[], T], what: str) -> T:
     raise AssertionError("unreachable")
 
 
+class JobFailed(Exception):
+    """A job's failure as RQ records it (in Redis and the worker log): the job, the kind of
+    error, never its message, which could quote a row (e.g. a constraint's DETAIL)."""
+
+
+def sanitized(fn: Callable[[], T], what: str) -> T:
+    try:
+        return fn()
+    except Exception as exc:
+        log.error("%s failed: %s", what, type(exc).__name__)
+        raise JobFailed(f"{what} failed: {type(exc).__name__}") from None
+
+
 # --- ingest ---------------------------------------------------------------------------
 
 
@@ -128,7 +141,8 @@ def ingest(batch_id: str) -> dict[str, Any]:
     """
     ctx = context()
     bid = UUID(batch_id)
-    return with_db_retries(lambda: _ingest(ctx, bid), f"ingest {bid}")
+    what = f"ingest {bid}"
+    return sanitized(lambda: with_db_retries(lambda: _ingest(ctx, bid), what), what)
 
 
 def _lock_key(bid: UUID) -> int:
@@ -316,7 +330,7 @@ def match_chunk(batch_id: str, chunk_no: int) -> dict[str, Any]:
     ctx = context()
     bid = UUID(batch_id)
     what = f"batch {bid} chunk {chunk_no}"
-    return with_db_retries(lambda: _match_chunk(ctx, bid, chunk_no), what)
+    return sanitized(lambda: with_db_retries(lambda: _match_chunk(ctx, bid, chunk_no), what), what)
 
 
 def _match_chunk(ctx: WorkerContext, bid: UUID, chunk_no: int) -> dict[str, Any]:

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 RECONCILE_LOCK_KEY = 0x7B5_0601
 DEFAULT_STALE_AFTER = timedelta(seconds=120)
+# A job enqueued this many times without finishing is not enqueued again: it keeps failing
+# on something a retry will not fix. It is reported (ids only) for an operator.
+MAX_ATTEMPTS = 20
 
 WAITING: frozenset[str] = frozenset(
     s.value for s in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
@@ -52,6 +55,7 @@ class ReconcileReport:
     batches_completed: list[UUID] = field(default_factory=list)
     left_waiting: int = 0
     enqueue_failures: int = 0
+    given_up: int = 0
 
     def summary(self) -> str:
         if not self.ran:
@@ -60,6 +64,7 @@ class ReconcileReport:
             f"{len(self.ingests_enqueued)} ingest(s) and {len(self.chunks_enqueued)} chunk(s) "
             f"enqueued again, {len(self.batches_completed)} batch(es) completed, "
             f"{self.left_waiting} job(s) left waiting in the queue"
+            + (f", {self.given_up} given up after {MAX_ATTEMPTS} attempts" if self.given_up else "")
         )
 
 
@@ -78,7 +83,7 @@ def reconcile(
         if not repo.try_advisory_lock(conn, RECONCILE_LOCK_KEY):
             report.ran = False
             return report
-        for bid in repo.unfinished_ingests(conn, cutoff):
+        for bid in repo.unfinished_ingests(conn, cutoff, MAX_ATTEMPTS):
             batch = repo.get_batch(conn, bid)
             if batch is None:
                 continue
@@ -88,13 +93,17 @@ def reconcile(
             job_id = q.new_job_id("ingest", bid)
             repo.set_ingest_job(conn, bid, job_id)
             ingests.append((bid, job_id))
-        for chunk in repo.stale_pending_chunks(conn, cutoff):
+        for chunk in repo.stale_pending_chunks(conn, cutoff, max_attempts=MAX_ATTEMPTS):
             if q.job_state(queue, chunk.job_id) in WAITING:
                 report.left_waiting += 1
                 continue
             job_id = q.new_job_id("chunk", chunk.batch_id, chunk.chunk_no)
             repo.set_chunk_job(conn, chunk.batch_id, chunk.chunk_no, job_id)
             chunks.append((chunk.batch_id, chunk.chunk_no, job_id))
+        report.given_up = repo.exhausted_work(conn, MAX_ATTEMPTS)
+        if report.given_up:
+            n = report.given_up
+            log.error("reconciler: %d batch job(s) failed %d times: not enqueued", n, MAX_ATTEMPTS)
         for bid in repo.matching_batches_without_pending(conn):
             batch = repo.lock_batch(conn, bid, skip_locked=True)
             if batch is not None and repo.complete_if_done(conn, bid):

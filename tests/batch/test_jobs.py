@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import threading
+import zlib
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -38,6 +41,46 @@ def audit_actions(pool: ConnectionPool, bid: UUID) -> list[str]:
             "SELECT action FROM audit_event WHERE object_id = %s ORDER BY seq", (str(bid),)
         ).fetchall()
     return [r[0] for r in rows]
+
+
+def redis_text(r: redis.Redis) -> bytes:
+    """Everything stored in the Redis database, with RQ's compressed job data and
+    (base64) compressed failure tracebacks decompressed."""
+    out: list[bytes] = []
+
+    def add(value: Any) -> None:
+        if isinstance(value, bytes):
+            out.append(value)
+            for decode in (lambda v: v, base64.b64decode):
+                with contextlib.suppress(zlib.error, ValueError):
+                    out.append(zlib.decompress(decode(value)))
+        elif value is not None:
+            out.append(str(value).encode())
+
+    for key in r.scan_iter(count=1000):
+        out.append(key)
+        kind = r.type(key)
+        if kind == b"hash":
+            for field, value in r.hgetall(key).items():
+                add(field)
+                add(value)
+        elif kind == b"string":
+            add(r.get(key))
+        elif kind == b"list":
+            for value in r.lrange(key, 0, -1):
+                add(value)
+        elif kind == b"set":
+            for value in r.smembers(key):
+                add(value)
+        elif kind == b"zset":
+            for value in r.zrange(key, 0, -1):
+                add(value)
+        elif kind == b"stream":
+            for _, fields in r.xrange(key):
+                for field, value in fields.items():
+                    add(field)
+                    add(value)
+    return b"\n".join(out)
 
 
 def test_a_batch_runs_to_completion(
@@ -86,9 +129,8 @@ def test_redis_carries_ids_only(
     assert sorted(tuple(j.args) for j in queued) == [(str(bid), 0), (str(bid), 1)]
     assert all(j.timeout == 600 and j.retries_left == 3 for j in queued)
     assert all(j.result_ttl == 3600 and j.failure_ttl == 7 * 24 * 3600 for j in queued)
-    everything = b"".join(
-        str(redis_conn.dump(k)).encode() + k for k in redis_conn.scan_iter(count=1000)
-    )
+    everything = redis_text(redis_conn)
+    assert str(bid).encode() in everything and b"match_chunk" in everything
     for name in (b"Smithers", b"Ramaswamy", b"Person4x", b"1980-05-17", b"ref-1"):
         assert name not in everything
 
@@ -230,7 +272,7 @@ def test_a_big_file_is_parsed_in_segments_and_an_interrupted_parse_resumes(
         real(*args, **kwargs)
 
     monkeypatch.setattr(repo, "record_parse_progress", crash_on_second)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(jobs.JobFailed, match="RuntimeError"):
         jobs.ingest(str(bid))
     monkeypatch.setattr(repo, "record_parse_progress", real)
     first = batch(ctx.pool, bid)
@@ -289,3 +331,47 @@ def test_the_worker_timers_screen_new_bars_and_run_the_deadline_job(
     maintenance.run_deadlines()
     with transaction(ctx.pool) as conn:
         assert [r[1] for r in repo.iter_results(conn, bid)] == ["under_review"]
+
+
+def test_a_failing_job_leaves_no_personal_data_in_redis_or_its_error(
+    ctx: jobs.WorkerContext,
+    client_org: Client,
+    redis_conn: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from vbs.services import checks
+
+    bid = store_batch(ctx.pool, client_org, rows_file(2))
+    jobs.ingest(str(bid))
+
+    def leaky(*args: Any, **kwargs: Any) -> None:
+        raise ValueError("Failing row contains (Jonathan, Smithers, 1980-05-17)")
+
+    monkeypatch.setattr(checks, "record_batch_rows", leaky)
+    with pytest.raises(jobs.JobFailed) as exc:
+        jobs.match_chunk(str(bid), 0)
+    assert str(exc.value) == f"batch {bid} chunk 0 failed: ValueError"
+    assert exc.value.__suppress_context__
+    burst(ctx)  # RQ runs the chunk (and its retries): all fail, recorded in Redis
+    everything = redis_text(redis_conn)
+    assert b"JobFailed" in everything and b"failed: ValueError" in everything
+    assert b"Smithers" not in everything and b"1980-05-17" not in everything
+    assert batch(ctx.pool, bid).status == "matching"  # nothing recorded, nothing lost
+
+
+def test_the_reconciler_gives_up_on_work_that_keeps_failing(
+    ctx: jobs.WorkerContext, client_org: Client, redis_conn: redis.Redis
+) -> None:
+    from batch.reconcile import MAX_ATTEMPTS
+
+    bid = store_batch(ctx.pool, client_org, rows_file(4))
+    jobs.ingest(str(bid))
+    redis_conn.flushdb()
+    with transaction(ctx.pool) as conn:
+        conn.execute(
+            "UPDATE batch_chunk SET attempts = %s WHERE batch_id = %s AND chunk_no = 0",
+            (MAX_ATTEMPTS, bid),
+        )
+    report = reconcile(ctx.pool, ctx.queue, ctx.audit, stale_after=timedelta(0))
+    assert report.chunks_enqueued == [(bid, 1)]
+    assert report.given_up == 1

@@ -442,31 +442,47 @@ def results_per_row(conn: psycopg.Connection[Any], batch_id: UUID) -> dict[int, 
 # --- reconciliation -------------------------------------------------------------------
 
 
-def unfinished_ingests(conn: psycopg.Connection[Any], older_than: datetime) -> list[UUID]:
+def unfinished_ingests(
+    conn: psycopg.Connection[Any], older_than: datetime, max_attempts: int = 1_000_000
+) -> list[UUID]:
     """Batches still `received`/`parsing` whose ingest was enqueued before ``older_than``
     (or never), skipping those a worker holds locked right now."""
     rows = conn.execute(
         "SELECT id FROM batch WHERE status IN ('received', 'parsing') "
-        "AND (ingest_enqueued_at IS NULL OR ingest_enqueued_at < %s) "
+        "AND (ingest_enqueued_at IS NULL OR ingest_enqueued_at < %s) AND ingest_attempts < %s "
         "ORDER BY created_at FOR UPDATE SKIP LOCKED",
-        (older_than,),
+        (older_than, max_attempts),
     ).fetchall()
     return [r[0] for r in rows]
 
 
 def stale_pending_chunks(
-    conn: psycopg.Connection[Any], older_than: datetime, limit: int = 10_000
+    conn: psycopg.Connection[Any],
+    older_than: datetime,
+    limit: int = 10_000,
+    max_attempts: int = 1_000_000,
 ) -> list[ChunkRecord]:
     """Pending chunks enqueued before ``older_than`` (or never) that no transaction holds
     locked (a running chunk holds its row lock until it commits)."""
     with conn.cursor(row_factory=class_row(ChunkRecord)) as cur:
         cur.execute(
             f"SELECT {_CHUNK_COLUMNS} FROM batch_chunk WHERE status = 'pending' "
-            "AND (enqueued_at IS NULL OR enqueued_at < %s) "
+            "AND (enqueued_at IS NULL OR enqueued_at < %s) AND attempts < %s "
             "ORDER BY batch_id, chunk_no LIMIT %s FOR UPDATE SKIP LOCKED",
-            (older_than, limit),
+            (older_than, max_attempts, limit),
         )
         return cur.fetchall()
+
+
+def exhausted_work(conn: psycopg.Connection[Any], max_attempts: int) -> int:
+    """Pending chunks and unparsed batches the reconciler has given up on (to report)."""
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM batch_chunk WHERE status = 'pending' AND attempts >= %s)"
+        " + (SELECT count(*) FROM batch WHERE status IN ('received', 'parsing') "
+        "AND ingest_attempts >= %s)",
+        (max_attempts, max_attempts),
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def matching_batches_without_pending(conn: psycopg.Connection[Any]) -> list[UUID]:
