@@ -30,6 +30,7 @@ from api.pages.forms import (
     required,
     text,
 )
+from api.pages.render import long_date
 from api.routes import alerts as alerts_api
 from api.routes import cases as cases_api
 from api.routes import list as list_api
@@ -396,32 +397,22 @@ def _case_page(
     person_rows = [
         ("Name", f"{detail.forenames} {detail.surname}"),
         ("Previous names", previous),
-        ("Date of birth", f"{detail.date_of_birth.day} {detail.date_of_birth:%B %Y}"),
+        ("Date of birth", long_date(detail.date_of_birth)),
         ("Gender", (detail.gender or "not known").capitalize()),
     ]
     case_rows = [
         ("Route", detail.route.replace("_", " ").capitalize()),
         ("Summary", detail.summary),
-        ("Opened", f"{detail.created_at.day} {detail.created_at:%B %Y}"),
+        ("Opened", long_date(detail.created_at)),
     ]
     if detail.representations_due:
-        case_rows.append(
-            (
-                "Representations due",
-                f"{detail.representations_due.day} {detail.representations_due:%B %Y}",
-            )
-        )
+        case_rows.append(("Representations due", long_date(detail.representations_due)))
     if detail.decision_lists:
         case_rows.append(("Lists", _lists_text(detail.decision_lists).capitalize()))
     if detail.barred_on:
-        case_rows.append(("Barred on", f"{detail.barred_on.day} {detail.barred_on:%B %Y}"))
+        case_rows.append(("Barred on", long_date(detail.barred_on)))
     if detail.review_eligible_on:
-        case_rows.append(
-            (
-                "Review possible from",
-                f"{detail.review_eligible_on.day} {detail.review_eligible_on:%B %Y}",
-            )
-        )
+        case_rows.append(("Review possible from", long_date(detail.review_eligible_on)))
     can_approve = (
         principal.role == "senior_caseworker"
         and "approve_bar" in detail.allowed_actions

@@ -96,7 +96,8 @@ def _when(value: datetime | date | None) -> str:
     return f"{value.day} {value:%B %Y}"
 
 
-def _day(value: datetime | date | None) -> str:
+def long_date(value: datetime | date | None) -> str:
+    """A day the way GOV.UK writes it: 4 June 2026."""
     if value is None:
         return ""
     return f"{value.day} {value:%B %Y}"
@@ -139,7 +140,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["when"] = _when
-    env.filters["day"] = _day
+    env.filters["day"] = long_date
     env.filters["age"] = _age
     env.filters["words"] = _words
     env.filters["number"] = _number
