@@ -132,7 +132,7 @@ class NormSurname:
     parts: tuple[str, ...]  # up to two other keys: core tokens without particles
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=20_000)
 def forenames(text: str) -> NormForenames:
     tokens = _ascii_tokens(text)
     while len(tokens) > 1 and tokens[0] in TITLES:
@@ -153,7 +153,7 @@ def _fold_mac(token: str) -> str:
 _ARABIC_AL = re.compile(r"(^|[\s\-])\u0627\u0644(?=\w)")
 
 
-@lru_cache(maxsize=400_000)
+@lru_cache(maxsize=20_000)
 def surname(text: str) -> NormSurname:
     if "\u0627\u0644" in text:
         # Arabic article al- written joined to the word: make it a particle token.
@@ -177,7 +177,7 @@ def surname(text: str) -> NormSurname:
     return NormSurname(full, tuple(dict.fromkeys(parts)))
 
 
-@lru_cache(maxsize=400_000)
+@lru_cache(maxsize=20_000)
 def phonetic(token: str) -> str:
     """Metaphone of a normalised token ('' for '')."""
     return jellyfish.metaphone(token) if token else ""
@@ -186,7 +186,7 @@ def phonetic(token: str) -> str:
 _META = "0ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-@lru_cache(maxsize=400_000)
+@lru_cache(maxsize=20_000)
 def block_code(token: str) -> int:
     """The first four letters of the token's Metaphone as an int in [1, 27**4) (0 for '').
 
@@ -202,7 +202,7 @@ def block_code(token: str) -> int:
     return max(n, 1)
 
 
-@lru_cache(maxsize=400_000)
+@lru_cache(maxsize=20_000)
 def fold(token: str) -> str:
     """A transliteration-insensitive form: German umlaut spellings folded (mueller -> muller)."""
     return token.replace("ae", "a").replace("oe", "o").replace("ue", "u")
@@ -211,7 +211,7 @@ def fold(token: str) -> str:
 _SKEL_TABLE = str.maketrans({"q": "k", "c": "k", "v": "w", **{ch: None for ch in "aeiouywh"}})
 
 
-@lru_cache(maxsize=400_000)
+@lru_cache(maxsize=20_000)
 def skeleton(token: str) -> str:
     """Consonant skeleton: vowels, y, w, h dropped, q/c as k, doubled letters collapsed.
 

@@ -307,10 +307,11 @@ def cmd_match(args: argparse.Namespace) -> int:
         # the time spent producing rows is counted as reading.
         rows = _Timed(read_list(args.list_csv, list_errors))
         while True:
-            batch = list(itertools.islice(rows, 200_000))
+            batch = list(itertools.islice(rows, 100_000))
             if not batch:
                 break
             index.add_many(batch)
+            del batch  # before the next slice is read: one slice of rows in memory
         index.compact()
         normalize.clear_caches()
         phases["read"] = rows.seconds
