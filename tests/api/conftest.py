@@ -27,6 +27,7 @@ from fastapi.testclient import TestClient
 from psycopg_pool import ConnectionPool
 
 from api.app import AppState, create_app
+from tests.vbs import checks_support
 from vbs.config import Settings
 from vbs.principal import ROLES_FOR_KIND
 from vbs.services import accounts as accounts_service
@@ -164,3 +165,8 @@ def accounts(app: FastAPI, app_state: AppState) -> Iterator[Accounts]:
     acc = Accounts(app, app_state.pool, app_state)
     yield acc
     acc.close()
+
+
+def bar(state: AppState, forenames: str, surname: str, dob: str) -> UUID:
+    """Put a person on both barred lists, as the system, in a transaction of its own."""
+    return checks_support.bar(state.pool, state.audit, forenames, surname, dob)

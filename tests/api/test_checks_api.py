@@ -13,10 +13,8 @@ from fastapi.testclient import TestClient
 from api.app import AppState
 from matching.engine import MatchResult
 from matching.identity import Identity
-from tests.api.conftest import Accounts
+from tests.api.conftest import Accounts, bar
 from vbs.config import Settings
-from vbs.principal import Principal
-from vbs.services import barred_list as bl
 from vbs.services.matcher_holder import MatcherHolder
 
 QUOTA_PER_MINUTE = 6
@@ -41,20 +39,6 @@ def body(**change: Any) -> dict[str, Any]:
     }
     b.update(change)
     return {k: v for k, v in b.items() if v is not None}
-
-
-def bar(state: AppState, forenames: str, surname: str, dob: str) -> uuid.UUID:
-    with state.pool.connection() as conn, conn.transaction():
-        res = bl.add_entry(
-            conn,
-            state.audit,
-            Principal(role="system"),
-            bl.EntryInput(
-                forenames=forenames, surname=surname, date_of_birth=dob, lists="children|adults"
-            ),
-            reason="test bar",
-        )
-    return res.entry_id
 
 
 def count_checks(state: AppState) -> int:

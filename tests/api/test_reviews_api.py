@@ -8,9 +8,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from api.app import AppState
-from tests.api.conftest import Accounts
-from vbs.principal import Principal
-from vbs.services import barred_list as bl
+from tests.api.conftest import Accounts, bar
 from vbs.services import screening
 
 
@@ -26,20 +24,6 @@ def body(**change: Any) -> dict[str, Any]:
     }
     b.update(change)
     return b
-
-
-def bar(state: AppState, forenames: str, surname: str, dob: str) -> uuid.UUID:
-    with state.pool.connection() as conn, conn.transaction():
-        res = bl.add_entry(
-            conn,
-            state.audit,
-            Principal(role="system"),
-            bl.EntryInput(
-                forenames=forenames, surname=surname, date_of_birth=dob, lists="children|adults"
-            ),
-            reason="test bar",
-        )
-    return res.entry_id
 
 
 def audit_actions(state: AppState) -> list[tuple[str, str | None]]:
