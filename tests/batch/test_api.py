@@ -261,3 +261,27 @@ def test_the_row_count_uses_the_quota(
     assert upload(c, rows_file(4)).status_code == 202
     res = upload(c, rows_file(4))
     assert res.status_code == 429 and "retry-after" in res.headers
+
+
+def test_the_row_limit_while_streaming(
+    accounts: Accounts, app_state: Any, db: ConnectionPool
+) -> None:
+    app_state.settings = app_state.settings.model_copy(update={"batch_max_rows": 3})
+    c = accounts.client_as(accounts.api_key(kind="registered_body"))
+    assert upload(c, rows_file(3) + b"\n\n").status_code == 202  # blank lines do not count
+    res = upload(c, rows_file(4))
+    assert res.status_code == 413 and "3 rows" in res.json()["detail"]
+    assert rows_in(db, "batch") == 1
+
+
+def test_the_same_file_twice_is_two_batches(accounts: Accounts, worker: jobs.WorkerContext) -> None:
+    c = accounts.client_as(accounts.api_key(kind="registered_body"))
+    data = rows_file(4)
+    first, second = (upload(c, data).json()["id"] for _ in range(2))
+    assert first != second
+    burst(worker)
+    files = [parse_csv(c.get(f"/v1/batches/{b}/results.csv").text)[1:] for b in (first, second)]
+    assert [r[:2] for r in files[0]] == [r[:2] for r in files[1]]
+    assert not {r[2] for r in files[0]} & {r[2] for r in files[1]}  # each its own checks
+    for b in (first, second):
+        assert c.get(f"/v1/batches/{b}").json()["status"] == "complete"
