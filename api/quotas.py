@@ -38,6 +38,7 @@ class _Window:
     limit: int
     ttl: int
     retry_after: int
+    minute: bool = False  # a per-minute rate window (else a daily volume)
 
 
 def _windows(settings: Settings, principal: Principal, now: float) -> list[_Window]:
@@ -53,7 +54,13 @@ def _windows(settings: Settings, principal: Principal, now: float) -> list[_Wind
     else:
         who = f"ip:{principal.ip}"
     out.append(
-        _Window(f"vbs:quota:{who}:m:{minute}", settings.quota_rate_per_minute, 120, to_minute_end)
+        _Window(
+            f"vbs:quota:{who}:m:{minute}",
+            settings.quota_rate_per_minute,
+            120,
+            to_minute_end,
+            minute=True,
+        )
     )
     out.append(
         _Window(f"vbs:quota:{who}:d:{day}", settings.quota_daily_volume, 2 * _DAY, to_day_end)
@@ -66,6 +73,7 @@ def _windows(settings: Settings, principal: Principal, now: float) -> list[_Wind
                 settings.quota_org_rate_per_minute,
                 120,
                 to_minute_end,
+                minute=True,
             )
         )
         out.append(
@@ -76,20 +84,33 @@ def _windows(settings: Settings, principal: Principal, now: float) -> list[_Wind
     return out
 
 
-def consume(r: redis.Redis, settings: Settings, principal: Principal, amount: int = 1) -> None:
-    """Use ``amount`` units of every quota of this caller, or raise TooManyRequests."""
+def consume(
+    r: redis.Redis,
+    settings: Settings,
+    principal: Principal,
+    amount: int = 1,
+    *,
+    per_minute: int | None = None,
+) -> None:
+    """Use ``amount`` units of every quota of this caller, or raise TooManyRequests.
+
+    ``per_minute`` (default: ``amount``) is what the per-minute windows count instead: a
+    batch upload passes 1 there (one request) and its row count as ``amount`` (the daily
+    volumes), so a file larger than a minute's rate is not refused for ever."""
     windows = _windows(settings, principal, time.time())
+    minute_amount = amount if per_minute is None else per_minute
+    amounts = [minute_amount if w.minute else amount for w in windows]
     pipe = r.pipeline(transaction=True)
-    for w in windows:
+    for w, n in zip(windows, amounts, strict=True):
         pipe.set(w.key, 0, ex=w.ttl, nx=True)  # Redis 6 has no EXPIRE NX
-        pipe.incrby(w.key, amount)
+        pipe.incrby(w.key, n)
     results = pipe.execute()
     counts = [int(results[i * 2 + 1]) for i in range(len(windows))]
     over = [w for w, c in zip(windows, counts, strict=True) if c > w.limit]
     if over:
         undo = r.pipeline(transaction=True)
-        for w in windows:
-            undo.decrby(w.key, amount)
+        for w, n in zip(windows, amounts, strict=True):
+            undo.decrby(w.key, n)
         undo.execute()
         raise TooManyRequests(max(w.retry_after for w in over), "quota exceeded; try again later")
 

@@ -320,7 +320,8 @@ async def create_batch(
         upload.declarations()
         rows = scanner.data_rows
         if rows:
-            await run_in_threadpool(consume, state.redis, settings, principal, rows)
+            # Rows count against the daily volumes; the upload is one request per minute.
+            await run_in_threadpool(consume, state.redis, settings, principal, rows, per_minute=1)
         batch, job_id = await run_in_threadpool(_store, state, principal, upload, rows)
     # After the commit: enqueue the ingest job (ids only). The job id was recorded with the
     # batch, so if Redis is unreachable now the reconciler finds the job missing later.
