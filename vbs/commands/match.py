@@ -279,6 +279,13 @@ def _star(args: tuple[int, int]) -> list[tuple[str, str, str, str, str]]:
     return _match_slice(*args)
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def _peak_rss_mb() -> tuple[float, float]:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -336,6 +343,7 @@ def cmd_match(args: argparse.Namespace) -> int:
     gc.collect()
     gc.freeze()
     t1 = time.perf_counter()
+    cpu0 = _cpu_seconds()
     slices = _slices(len(checks), max(1, args.chunk))
     bar = tqdm(total=len(checks), unit="check", file=err, disable=args.no_progress, desc="matching")
     results: list[tuple[str, str, str, str, str]] = []
@@ -352,6 +360,7 @@ def cmd_match(args: argparse.Namespace) -> int:
                 bar.update(s[1] - s[0])
     bar.close()
     phases["match"] = time.perf_counter() - t1
+    match_cpu = _cpu_seconds() - cpu0
 
     t1 = time.perf_counter()
     try:
@@ -375,7 +384,9 @@ def cmd_match(args: argparse.Namespace) -> int:
         f"no_match {bands['no_match']}, incomplete {bands['incomplete']}\n"
         f"seconds: {total:.1f} total; read {phases['read']:.1f}, index {phases['index']:.1f}, "
         f"match {phases['match']:.1f}, write {phases['write']:.1f}\n"
-        f"checks/s (match phase): {rate:,.0f} with {workers} worker(s)\n"
+        f"checks/s (match phase): {rate:,.0f} with {workers} worker(s); "
+        f"{match_cpu:.1f} CPU seconds ({len(checks) / max(match_cpu, 1e-9):,.0f} checks per "
+        "CPU second)\n"
         f"peak RSS: main {own:.0f} MB, largest worker {kids:.0f} MB",
         file=err,
     )
