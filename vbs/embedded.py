@@ -87,7 +87,10 @@ def start_postgres(data_dir: Path) -> str:
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     if not postgres_running(data_dir):
         from pgserver import get_server  # type: ignore[attr-defined]
+        from pgserver.postgres_server import PostgresServer
 
+        # pgserver caches one handle per folder; after a stop that handle is stale.
+        PostgresServer._instances.pop(pgdata, None)
         # cleanup_mode=None: the server outlives this process; stop() ends it.
         server = get_server(pgdata, cleanup_mode=None)
         # pgserver registers an atexit hook that only forgets this handle; keep it quiet.
