@@ -102,9 +102,10 @@ def list_orgs(conn: psycopg.Connection, limit: int = 500) -> list[Organisation]:
 
 # --- users --------------------------------------------------------------------------
 
-_USER_COLUMNS = """
-    u.id, u.org_id, o.kind AS org_kind, u.email, u.role, u.password_hash, u.totp_secret,
-    u.totp_last_step, u.created_at, u.disabled_at, o.disabled_at AS org_disabled_at
+_SELECT_USERS = """
+    SELECT u.id, u.org_id, o.kind AS org_kind, u.email, u.role, u.password_hash, u.totp_secret,
+        u.totp_last_step, u.created_at, u.disabled_at, o.disabled_at AS org_disabled_at
+    FROM app_user u JOIN organisation o ON o.id = u.org_id
 """
 
 
@@ -127,21 +128,13 @@ def insert_user(
 
 def get_user(conn: psycopg.Connection, user_id: UUID) -> User | None:
     with conn.cursor(row_factory=class_row(User)) as cur:
-        cur.execute(
-            f"SELECT {_USER_COLUMNS} FROM app_user u JOIN organisation o ON o.id = u.org_id "
-            "WHERE u.id = %s",
-            (user_id,),
-        )
+        cur.execute(_SELECT_USERS + "WHERE u.id = %s", (user_id,))
         return cur.fetchone()
 
 
 def get_user_by_email(conn: psycopg.Connection, email: str) -> User | None:
     with conn.cursor(row_factory=class_row(User)) as cur:
-        cur.execute(
-            f"SELECT {_USER_COLUMNS} FROM app_user u JOIN organisation o ON o.id = u.org_id "
-            "WHERE lower(u.email) = lower(%s)",
-            (email,),
-        )
+        cur.execute(_SELECT_USERS + "WHERE lower(u.email) = lower(%s)", (email,))
         return cur.fetchone()
 
 
@@ -150,8 +143,8 @@ def list_users(
 ) -> list[User]:
     with conn.cursor(row_factory=class_row(User)) as cur:
         cur.execute(
-            f"SELECT {_USER_COLUMNS} FROM app_user u JOIN organisation o ON o.id = u.org_id "
-            "WHERE (%s::uuid IS NULL OR u.org_id = %s::uuid) ORDER BY u.created_at, u.id LIMIT %s",
+            _SELECT_USERS + "WHERE (%s::uuid IS NULL OR u.org_id = %s::uuid) "
+            "ORDER BY u.created_at, u.id LIMIT %s",
             (org_id, org_id, limit),
         )
         return cur.fetchall()
@@ -206,21 +199,21 @@ def insert_api_key(
     return UUID(str(row[0]))
 
 
+_SELECT_KEYS = (
+    "SELECT id, org_id, label, created_by, created_at, last_used_at, revoked_at FROM api_key "
+)
+
+
 def get_api_key(conn: psycopg.Connection, key_id: UUID) -> ApiKey | None:
     with conn.cursor(row_factory=class_row(ApiKey)) as cur:
-        cur.execute(
-            "SELECT id, org_id, label, created_by, created_at, last_used_at, revoked_at "
-            "FROM api_key WHERE id = %s",
-            (key_id,),
-        )
+        cur.execute(_SELECT_KEYS + "WHERE id = %s", (key_id,))
         return cur.fetchone()
 
 
 def list_api_keys(conn: psycopg.Connection, org_id: UUID | None = None) -> list[ApiKey]:
     with conn.cursor(row_factory=class_row(ApiKey)) as cur:
         cur.execute(
-            "SELECT id, org_id, label, created_by, created_at, last_used_at, revoked_at "
-            "FROM api_key WHERE (%s::uuid IS NULL OR org_id = %s::uuid) "
+            _SELECT_KEYS + "WHERE (%s::uuid IS NULL OR org_id = %s::uuid) "
             "ORDER BY created_at, id LIMIT 1000",
             (org_id, org_id),
         )
