@@ -531,6 +531,7 @@ def verify_database(owner_url: str, plan: dict[str, Any], ledger: dict[str, Any]
         actions = repo.audit_actions(conn, int(plan.get("audit_seq_before", 0)))
         outcomes = repo.outcome_counts(conn, orgs)
         pending = repo.pending_reviews(conn)
+        versions = repo.matcher_versions(conn, orgs)
     accepted_set = set(accepted)
     missing_rows = accepted_set - rows
     extra_rows = rows - accepted_set
@@ -555,6 +556,10 @@ def verify_database(owner_url: str, plan: dict[str, Any], ledger: dict[str, Any]
         "audit_actions": actions,
         "outcomes_in_db": outcomes,
         "pending_reviews": pending,
+        # The pre-screen's matcher and thresholds must be the service's: a code change in
+        # between (a shared working tree) shows here and explains wrong outcomes.
+        "matcher_versions": versions,
+        "prescreen_matcher": plan.get("matcher"),
     }
 
 

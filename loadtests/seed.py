@@ -455,6 +455,16 @@ def write_batch_files(
     return names, truth
 
 
+def _matcher_identity(settings: Any) -> dict[str, Any]:
+    from matching.model import MATCHER_VERSION
+
+    return {
+        "version": MATCHER_VERSION,
+        "match_threshold": settings.match_threshold,
+        "possible_threshold": settings.possible_threshold,
+    }
+
+
 def seed(
     owner_url: str,
     out_dir: Path,
@@ -547,6 +557,7 @@ def seed(
         "batch_files": batch_names,
         "batch_truth": "batch-truth.json",
         "prescreen": screen_stats,
+        "matcher": _matcher_identity(settings),
         "audit_seq_before": audit_seq,
         "timings": timings,
     }

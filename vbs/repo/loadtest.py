@@ -61,3 +61,13 @@ def outcome_counts(conn: psycopg.Connection[Any], org_ids: Sequence[UUID]) -> di
 def pending_reviews(conn: psycopg.Connection[Any]) -> int:
     row = conn.execute("SELECT count(*) FROM review_item WHERE status = 'pending'").fetchone()
     return int(row[0]) if row is not None else 0
+
+
+def matcher_versions(conn: psycopg.Connection[Any], org_ids: Sequence[UUID]) -> dict[str, int]:
+    """The matcher versions the checks of these organisations were matched with."""
+    rows = conn.execute(
+        "SELECT coalesce(matcher_version, ''), count(*) FROM identity_check "
+        "WHERE organisation_id = ANY(%s) GROUP BY 1 ORDER BY 1",
+        (list(org_ids),),
+    ).fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}
