@@ -200,10 +200,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         started = start_servers(settings)
         applied = migrate(owner_conninfo(settings), settings.app_db_role)
         print(f"database ready ({len(applied)} migration(s) applied)", flush=True)
-        if args.demo:
-            load_demo(settings)
         host = args.host or settings.host
         port = args.port or settings.port
+        if args.demo:
+            load_demo(settings, host, port)
         env = _child_env(settings)
         serve = [sys.executable, "-m", "vbs", "serve", "--no-migrate"]
         serve += ["--host", host, "--port", str(port)]
@@ -272,7 +272,7 @@ DEMO-0012,Priya,Raghunathan,1988-10-19,,adults,female
 """
 
 
-def load_demo(settings: Settings) -> None:
+def load_demo(settings: Settings, host: str | None = None, port: int | None = None) -> None:
     """Create (or refresh) the demo organisations, accounts and list; print how to sign in.
 
     Re-running resets the demo users' passwords and prints them again; TOTP secrets stay.
@@ -331,7 +331,7 @@ def load_demo(settings: Settings) -> None:
     print("\n".join(lines))
     print(f"  employer API key (id {key.id}): {key.key}")
     print(list_note)
-    host, port = settings.host, settings.port
+    host, port = host or settings.host, port or settings.port
     print(
         f"Sign in at http://{host}:{port}/ with an email and password above; caseworkers, "
         "senior caseworkers and admins also give the 6-digit code from an authenticator app "
