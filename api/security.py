@@ -89,4 +89,5 @@ async def check_csrf(request: Request, expected: str) -> None:
         return
     given = await submitted_csrf_token(request)
     if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        await request.close()  # a parsed multipart form's temporary files
         raise Forbidden("missing or wrong CSRF token")

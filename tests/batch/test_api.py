@@ -285,3 +285,15 @@ def test_the_same_file_twice_is_two_batches(accounts: Accounts, worker: jobs.Wor
     assert not {r[2] for r in files[0]} & {r[2] for r in files[1]}  # each its own checks
     for b in (first, second):
         assert c.get(f"/v1/batches/{b}").json()["status"] == "complete"
+
+
+def test_a_web_form_upload_without_the_csrf_token_is_refused(
+    accounts: Accounts, db: ConnectionPool
+) -> None:
+    # The parsed form's temporary file must be closed on refusal (pytest turns the
+    # unraisable ResourceWarning of a leaked file into an error).
+    c = accounts.client_as(accounts.user("registered_body"))
+    c.headers.pop("X-CSRF-Token")
+    res = upload(c, rows_file(3), {**DECLARED, "csrf_token": "wrong"})
+    assert res.status_code == 403
+    assert rows_in(db, "batch") == 0
