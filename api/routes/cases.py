@@ -18,13 +18,12 @@ from api.routes.list import (
     DuplicateOut,
     PreviousNameOut,
     duplicates_out,
-    lists_names,
     matcher_finder,
     previous_names_out,
 )
 from vbs.errors import FieldError, ValidationFailed
 from vbs.repo.cases import CaseRow
-from vbs.services import cases
+from vbs.services import barred_list, cases
 
 router = APIRouter(tags=["cases"])
 
@@ -146,7 +145,7 @@ def _detail(view: cases.CaseView, list_version: int | None = None) -> CaseDetail
         summary=c.summary,
         referred_by_org=c.referred_by_org,
         representations_due=c.representations_due,
-        decision_lists=lists_names(c.decision_lists) if c.decision_lists else None,
+        decision_lists=barred_list.lists_from_mask(c.decision_lists) if c.decision_lists else None,
         decided_by=c.decided_by,
         decided_at=c.decided_at,
         approved_by=c.approved_by,

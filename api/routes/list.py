@@ -51,10 +51,6 @@ def matcher_finder(request: Request) -> barred_list.DuplicateFinder:
     return matcher_holder(request)
 
 
-def lists_names(mask: int) -> list[str]:
-    return barred_list.lists_from_mask(mask)
-
-
 class PreviousNameOut(BaseModel):
     forenames: str
     surname: str
@@ -161,7 +157,7 @@ def entry_out(e: BarredEntry) -> EntryOut:
         date_of_birth=e.date_of_birth,
         previous_names=previous_names_out(e.previous_names),
         gender=e.gender,
-        lists=lists_names(e.lists),
+        lists=barred_list.lists_from_mask(e.lists),
         case_reference=e.case_reference,
         barred_on=e.barred_on,
         status=e.status,

@@ -17,6 +17,7 @@ from api.deps import AuditDep, CaseworkerPrincipal, ConnDep
 from api.fields import Reason
 from vbs.repo.reviews import ReviewRow
 from vbs.services import reviews
+from vbs.services.barred_list import lists_from_mask
 
 router = APIRouter(prefix="/v1", tags=["reviews"])
 
@@ -112,12 +113,6 @@ def _identity(s: reviews.Side) -> IdentityOut:
     )
 
 
-def _lists(mask: int | None) -> list[str]:
-    if mask is None:
-        return []
-    return [name for bit, name in ((1, "children"), (2, "adults")) if mask & bit]
-
-
 @router.get("/reviews", response_model=ReviewListOut, summary="Pending review items, oldest first")
 def list_reviews(
     principal: CaseworkerPrincipal,
@@ -158,7 +153,7 @@ def get_review(
                 probability=c.probability,
                 explanation=c.explanation,
                 entry=_identity(c.entry),
-                lists=_lists(c.lists),
+                lists=lists_from_mask(c.lists or 0),
                 entry_status=c.entry_status,
                 source=c.source,
             )
