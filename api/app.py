@@ -247,10 +247,11 @@ def document_problems(app: FastAPI) -> None:
             for method, op in item.items():
                 responses = op.setdefault("responses", {})
                 for status in _problem_statuses(method, path, op):
-                    responses[status] = {
-                        "description": _PROBLEM_DESCRIPTIONS[status],
-                        "content": content,
-                    }
+                    # A route's own description stays (FastAPI's default 422 one does not).
+                    own = responses.get(status, {}).get("description")
+                    if status == "422" or not own:
+                        own = _PROBLEM_DESCRIPTIONS[status]
+                    responses[status] = {"description": own, "content": content}
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)
         app.openapi_schema = schema
