@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CaseworkerPrincipal, ConnDep, SeniorCaseworkerPrincipal, StateDep
+from api.fields import Name
 from api.routes.list import (
     DuplicateOut,
     PreviousNameOut,
@@ -32,7 +33,6 @@ RouteName = Literal[
 ]
 ListsName = Literal["children", "adults", "both"]
 Gender = Literal["female", "male", "unspecified"]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class CaseCreate(BaseModel):

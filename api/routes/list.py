@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from api.deps import CaseworkerPrincipal, ConnDep, StateDep
+from api.fields import Name
 from vbs.errors import ServiceUnavailable, ValidationFailed
 from vbs.repo.barred_list import BarredEntry, Duplicate, PreviousName
 from vbs.services import barred_list
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("vbs.api")
 router = APIRouter(tags=["list"])
 
-Name = Annotated[str, Field(min_length=1, max_length=200)]
 _holder_lock = threading.Lock()
 
 

@@ -14,13 +14,13 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ConnDep, StateDep, require_roles
+from api.fields import Name
 from vbs.principal import Principal
 from vbs.services import cases
 
 router = APIRouter(tags=["referrals"])
 
 EmployerPrincipal = Annotated[Principal, Depends(require_roles("employer", allow_api_key=True))]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class ReferralIn(BaseModel):
