@@ -428,6 +428,18 @@ def _gender(given: IntArray, first: IntArray, lex: Overlay) -> IntArray:
     return out
 
 
+def _cross_possible(x: C.Side, y: C.Side, ix: IntArray, lex: Overlay) -> NDArray[np.bool_]:
+    """Could x's first forename agree with y's surname (full key or first part)?"""
+    out: NDArray[np.bool_] = np.zeros(len(ix), dtype=bool)
+    for key in (y.sur[ix], y.p1[ix]):
+        out |= (key > 0) & (
+            (x.first_char[ix] == lex.char(key))
+            | (x.first_phon[ix] == lex.phon(key))
+            | (x.first_skel[ix] == lex.skel(key))
+        )
+    return out
+
+
 def _cross_level(x: C.Side, y: C.Side, ix: IntArray, lex: Overlay) -> IntArray:
     """Level of x's first forename against y's surname (its full key or first part), for
     swapped pairings; the better of the two (lower level codes are better here)."""
@@ -512,6 +524,11 @@ def _score(
     weak = {M.FN_DIFFERENT, M.FN_JW_MID, M.FN_PHONETIC}
     weak_sn = {M.SN_DIFFERENT, M.SN_JW_MID, M.SN_PHONETIC}
     trial = np.isin(fn, list(weak)) & np.isin(sn, list(weak_sn))
+    if trial.any():
+        # Worth trying only where both crossed comparisons can agree at all: same initial,
+        # Metaphone or skeleton (a Jaro-Winkler >= 0.85 without one of these is rare).
+        ti = np.flatnonzero(trial)
+        trial[ti] = _cross_possible(a, b, ti, lex) & _cross_possible(b, a, ti, lex)
     swapped = np.zeros(len(cand), dtype=bool)
     if trial.any():
         ix = np.flatnonzero(trial)
