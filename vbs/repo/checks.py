@@ -226,10 +226,6 @@ def next_candidate_rank(conn: psycopg.Connection[Any], check_id: UUID) -> int:
     return int(row[0])
 
 
-def delete_candidates(conn: psycopg.Connection[Any], check_id: UUID) -> None:
-    conn.execute("DELETE FROM match_candidate WHERE check_id = %s", (check_id,))
-
-
 def candidates(conn: psycopg.Connection[Any], check_id: UUID) -> list[CandidateRow]:
     with conn.cursor(row_factory=class_row(CandidateRow)) as cur:
         return cur.execute(
@@ -267,13 +263,6 @@ def find_by_reference(
             f"SELECT {_CHECK_COLUMNS} FROM identity_check "
             "WHERE organisation_id = %s AND reference = %s ORDER BY checked_at DESC LIMIT %s",
             (organisation_id, reference, limit),
-        ).fetchall()
-
-
-def checks_by_ids(conn: psycopg.Connection[Any], ids: Sequence[UUID]) -> list[CheckRow]:
-    with conn.cursor(row_factory=class_row(CheckRow)) as cur:
-        return cur.execute(
-            f"SELECT {_CHECK_COLUMNS} FROM identity_check WHERE id = ANY(%s)", (list(ids),)
         ).fetchall()
 
 
