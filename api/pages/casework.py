@@ -130,15 +130,16 @@ def _lists_text(names: list[str] | None) -> str:
 
 
 def _queue(
-    request: Request, principal: Principal, conn: Any, *, kinds: set[str] | None, heading: str
+    request: Request,
+    principal: Principal,
+    conn: Any,
+    *,
+    kinds: set[str] | None,
+    heading: str,
+    intro: str,
 ) -> HTMLResponse:
     listing = reviews_api.list_reviews(principal, conn, 500, 0)
     items = [i for i in listing.items if kinds is None or i.kind in kinds]
-    intro = (
-        "Disputes are outcomes an employer says are wrong, on the applicant’s behalf."
-        if kinds == {"dispute"}
-        else "Checks that may be a match with someone on a barred list, waiting for a decision."
-    )
     return page(
         request,
         principal,
@@ -149,12 +150,26 @@ def _queue(
 
 @router.get("/casework/reviews")
 def review_queue(request: Request, principal: Caseworker, conn: ConnDep) -> HTMLResponse:
-    return _queue(request, principal, conn, kinds=None, heading="Review queue")
+    return _queue(
+        request,
+        principal,
+        conn,
+        kinds=None,
+        heading="Review queue",
+        intro="Checks that may be a match with someone on a barred list, waiting for a decision.",
+    )
 
 
 @router.get("/casework/disputes")
 def dispute_queue(request: Request, principal: Caseworker, conn: ConnDep) -> HTMLResponse:
-    return _queue(request, principal, conn, kinds={"dispute"}, heading="Disputes")
+    return _queue(
+        request,
+        principal,
+        conn,
+        kinds={"dispute"},
+        heading="Disputes",
+        intro="Disputes are outcomes an employer says are wrong, on the applicant’s behalf.",
+    )
 
 
 def _side_value(side: reviews_api.IdentityOut, field: str) -> str:
