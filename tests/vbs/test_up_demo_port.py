@@ -1,10 +1,12 @@
 """`vbs up --demo --port N` prints sign-in and curl instructions for port N (they named
-VBS_PORT's default, 8000, whatever --port said)."""
+VBS_PORT's default, 8000, whatever --port said); on a port already taken, `vbs up` never
+says it is running, and stops with its servers."""
 
 from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +41,26 @@ def test_demo_instructions_name_the_port_given(data_dir: Path) -> None:  # noqa:
     assert re.search(rf"curl .*http://127\.0\.0\.1:{port}/v1/auth/me", out.text), out.text
     assert ":8000" not in out.text
     assert not embedded.postgres_running(data_dir)
+
+
+def test_a_taken_port_is_reported_and_nothing_claims_to_run(data_dir: Path) -> None:  # noqa: F811
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VBS_")}
+        env.update({"VBS_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"})
+        proc = subprocess.run(
+            [sys.executable, "-m", "vbs", "up", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 1, text
+    assert "address already in use" in text
+    assert "vbs is running" not in text
+    assert "stopped embedded PostgreSQL and Redis" in text
+    assert not embedded.postgres_running(data_dir) and not embedded.redis_running(data_dir)

@@ -153,6 +153,20 @@ def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(argv, env=env, start_new_session=True, preexec_fn=_die_with_parent)
 
 
+def _answers(host: str, port: int) -> bool:
+    """True once the API answers /healthz on host:port."""
+    import httpx
+
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104  (a wildcard listen address)
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    try:
+        return httpx.get(f"http://{host}:{port}/healthz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
     for child in children:
         if child.poll() is None:
@@ -215,13 +229,17 @@ def cmd_up(args: argparse.Namespace) -> int:
             children.append(_spawn(worker, env))
         else:
             print("(no `vbs worker` command yet: batches will wait in the queue)", flush=True)
-        print(f"vbs is running at http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
+        announced = False
         while not stop_requested:
             dead = [c for c in children if c.poll() is not None]
             if dead:
                 print(f"a child process exited (code {dead[0].returncode}); stopping", flush=True)
                 code = 1
                 break
+            # Say it runs once it answers (not before: the port may be taken).
+            if not announced and _answers(host, port):
+                print(f"vbs is running at http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
+                announced = True
             time.sleep(0.2)
     except Exception as exc:
         print(f"error: vbs up failed: {type(exc).__name__}: {exc}", file=sys.stderr)
