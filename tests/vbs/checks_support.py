@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -20,6 +24,7 @@ from vbs.services.checks import CheckRequest
 from vbs.services.matcher_holder import MatcherHolder
 
 SYSTEM_LIST = Principal(role="system")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,3 +114,21 @@ def audit_rows(conn: psycopg.Connection[Any]) -> list[tuple[str, str | None, str
         "SELECT action, object_id, detail::text FROM audit_event ORDER BY seq"
     ).fetchall()
     return [(r[0], r[1], r[2]) for r in rows]
+
+
+def run_vbs(owner_url: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m vbs ARGS`` on the test database, with a data folder of its own."""
+    env = {
+        **os.environ,
+        "VBS_DATABASE_URL": owner_url,
+        "VBS_DATA_DIR": str(data_dir),
+        "VBS_AUDIT_KEY": "k" * 32,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "vbs", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

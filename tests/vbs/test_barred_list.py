@@ -24,11 +24,6 @@ EMPLOYER = Principal(role="employer", user_id=uuid.uuid4(), org_id=uuid.uuid4())
 HEADER = "list_id,forenames,surname,date_of_birth,previous_names,lists,gender\n"
 
 
-@pytest.fixture
-def audit(tmp_path: Path) -> AuditLog:
-    return AuditLog(b"k" * 32, tmp_path / "checkpoint.json")
-
-
 def person(**kw: object) -> EntryInput:
     base: dict[str, object] = {
         "forenames": "Alice Mary",

@@ -29,11 +29,6 @@ T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 LATER = T0 + timedelta(days=365 * 20)
 
 
-@pytest.fixture
-def audit(tmp_path: Path) -> AuditLog:
-    return AuditLog(b"k" * 32, tmp_path / "checkpoint.json")
-
-
 def referral(**kw: object) -> CaseInput:
     base: dict[str, object] = {
         "forenames": "Dana",

@@ -4,7 +4,6 @@ import threading
 import time
 import uuid
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -17,7 +16,6 @@ from tests.vbs.checks_support import (
     Actors,
     audit_rows,
     bar,
-    make_actors,
     new_holder,
     request,
 )
@@ -29,16 +27,6 @@ from vbs.repo import reviews as review_repo
 from vbs.services import checks
 from vbs.services.checks import BatchRowInput
 from vbs.services.matcher_holder import MatcherHolder
-
-
-@pytest.fixture
-def audit(tmp_path: Path) -> AuditLog:
-    return AuditLog(b"k" * 32, tmp_path / "checkpoint.json")
-
-
-@pytest.fixture
-def actors(db: ConnectionPool) -> Actors:
-    return make_actors(db)
 
 
 class FaultyHolder(MatcherHolder):

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from psycopg_pool import ConnectionPool
 
-from tests.vbs.checks_support import Actors, make_actors, new_holder, request
+from tests.vbs.checks_support import Actors, new_holder, request
 from vbs.audit import AuditLog
 from vbs.db import transaction
 from vbs.repo import barred_list as list_repo
@@ -51,16 +51,6 @@ with psycopg.connect(url) as conn, conn.transaction():
         bl.remove_entry(conn, audit, who, uuid.UUID(arg), reason="removed by another process")
         print(arg)
 """
-
-
-@pytest.fixture
-def audit(tmp_path: Path) -> AuditLog:
-    return AuditLog(b"k" * 32, tmp_path / "checkpoint.json")
-
-
-@pytest.fixture
-def actors(db: ConnectionPool) -> Actors:
-    return make_actors(db)
 
 
 def load_big_list(pool: ConnectionPool, n: int) -> None:

@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,7 +7,7 @@ import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
-from tests.vbs.checks_support import Actors, bar, make_actors, new_holder, request
+from tests.vbs.checks_support import Actors, bar, new_holder, request, run_vbs
 from vbs.audit import AuditLog
 from vbs.db import transaction
 from vbs.errors import ValidationFailed
@@ -18,18 +15,6 @@ from vbs.repo import checks as check_repo
 from vbs.repo import reviews as review_repo
 from vbs.services import checks, reviews
 from vbs.services.retention import parse_age, purge
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def audit(tmp_path: Path) -> AuditLog:
-    return AuditLog(b"k" * 32, tmp_path / "checkpoint.json")
-
-
-@pytest.fixture
-def actors(db: ConnectionPool) -> Actors:
-    return make_actors(db)
 
 
 def test_parse_age() -> None:
@@ -116,32 +101,12 @@ def test_vbs_purge_command(
             "UPDATE identity_check SET checked_at = checked_at - interval '100 days' WHERE id = %s",
             (res.id,),
         )
-    env = {
-        **os.environ,
-        "VBS_DATABASE_URL": owner_url,
-        "VBS_DATA_DIR": str(tmp_path / "data"),
-        "VBS_AUDIT_KEY": "k" * 32,
-    }
-    out = subprocess.run(
-        [sys.executable, "-m", "vbs", "purge", "--older-than", "90d"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = run_vbs(owner_url, tmp_path / "data", "purge", "--older-than", "90d")
     assert out.returncode == 0, out.stderr
     assert "purged 1 check identities" in out.stdout
     with transaction(db) as conn:
         row = check_repo.get_check(conn, res.id)
     assert row is not None and row.surname is None and row.outcome == "clear"
 
-    bad = subprocess.run(
-        [sys.executable, "-m", "vbs", "purge", "--older-than", "soon"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    bad = run_vbs(owner_url, tmp_path / "data", "purge", "--older-than", "soon")
     assert bad.returncode == 2 and "older_than" in bad.stderr

@@ -1,29 +1,18 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from uuid import UUID
 
 import pytest
 from psycopg_pool import ConnectionPool
 
-from tests.vbs.checks_support import Actors, audit_rows, bar, make_actors, new_holder, request
+from tests.vbs.checks_support import Actors, audit_rows, bar, new_holder, request
 from vbs.audit import AuditLog
 from vbs.db import transaction
 from vbs.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from vbs.repo import checks as check_repo
 from vbs.repo import reviews as review_repo
 from vbs.services import checks, reviews
-
-
-@pytest.fixture
-def audit(tmp_path: Path) -> AuditLog:
-    return AuditLog(b"k" * 32, tmp_path / "checkpoint.json")
-
-
-@pytest.fixture
-def actors(db: ConnectionPool) -> Actors:
-    return make_actors(db)
 
 
 def possible_check(db: ConnectionPool, audit: AuditLog, actors: Actors) -> tuple[UUID, UUID]:

@@ -1,31 +1,17 @@
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from psycopg_pool import ConnectionPool
 
-from tests.vbs.checks_support import Actors, audit_rows, bar, make_actors, new_holder, request
+from tests.vbs.checks_support import Actors, audit_rows, bar, new_holder, request, run_vbs
 from vbs.audit import AuditLog
 from vbs.db import transaction
 from vbs.repo import checks as check_repo
 from vbs.repo import reviews as review_repo
 from vbs.services import checks, reviews, screening
 from vbs.services.retention import purge
-
-
-@pytest.fixture
-def audit(tmp_path: Path) -> AuditLog:
-    return AuditLog(b"k" * 32, tmp_path / "checkpoint.json")
-
-
-@pytest.fixture
-def actors(db: ConnectionPool) -> Actors:
-    return make_actors(db)
 
 
 def test_a_cleared_applicant_barred_the_next_day_does_not_stay_clear(
@@ -134,20 +120,7 @@ def test_vbs_screen_command(
     with transaction(db) as conn:
         cleared = checks.run_check(conn, new_holder(), audit, actors.employer, request())
     bar(db, audit, "Alice Mary", "Oyelaran", "1980-03-12")
-    env = {
-        **os.environ,
-        "VBS_DATABASE_URL": owner_url,
-        "VBS_DATA_DIR": str(tmp_path / "data"),
-        "VBS_AUDIT_KEY": "k" * 32,
-    }
-    out = subprocess.run(
-        [sys.executable, "-m", "vbs", "screen"],
-        cwd=Path(__file__).resolve().parents[2],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = run_vbs(owner_url, tmp_path / "data", "screen")
     assert out.returncode == 0, out.stderr
     assert "1 moved to review" in out.stdout
     with transaction(db) as conn:
