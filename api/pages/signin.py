@@ -30,7 +30,7 @@ from api.pages.base import page, page_router, redirect
 from api.pages.forms import text
 from api.pages.render import home_for, render
 from api.routes.auth import set_session_cookie
-from vbs.errors import TooManyRequests, Unauthorized
+from vbs.errors import NotFound, TooManyRequests, Unauthorized
 from vbs.principal import Principal
 from vbs.services import auth
 
@@ -106,19 +106,23 @@ async def _sign_in(
     given = form.get("csrf_token")
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     email = text(form, "email")
+
+    def refuse(errors: dict[str, str], status_code: int) -> HTMLResponse:
+        return _form_page(
+            request,
+            staff=staff,
+            email=email,
+            errors=errors,
+            status_code=status_code,
+            secure=settings.cookie_secure,
+        )
+
     if not (
         isinstance(given, str)
         and expected
         and hmac.compare_digest(given.encode(), expected.encode())
     ):
-        return _form_page(
-            request,
-            staff=staff,
-            email=email,
-            errors={"email": "Your sign-in form timed out. Enter your details again"},
-            status_code=400,
-            secure=settings.cookie_secure,
-        )
+        return refuse({"email": "Your sign-in form timed out. Enter your details again"}, 400)
     password = form.get("password")
     password = password if isinstance(password, str) else ""
     code = text(form, "code") if staff else ""
@@ -130,14 +134,7 @@ async def _sign_in(
     if staff and not code:
         errors["code"] = "Enter the security code from your authenticator app"
     if errors:
-        return _form_page(
-            request,
-            staff=staff,
-            email=email,
-            errors=errors,
-            status_code=400,
-            secure=settings.cookie_secure,
-        )
+        return refuse(errors, 400)
     try:
         result = await run_in_threadpool(
             auth.login,
@@ -152,26 +149,15 @@ async def _sign_in(
             previous_session_token=request.cookies.get(SESSION_COOKIE),
         )
     except Unauthorized:
-        return _form_page(
-            request,
-            staff=staff,
-            email=email,
-            errors={"email": REFUSED[staff]},
-            status_code=401,
-            secure=settings.cookie_secure,
-        )
+        return refuse({"email": REFUSED[staff]}, 401)
     except TooManyRequests as exc:
         minutes = max(1, -(-int(exc.retry_after) // 60))
-        return _form_page(
-            request,
-            staff=staff,
-            email=email,
-            errors={
+        return refuse(
+            {
                 "email": "You have tried to sign in too many times. "
                 f"Try again in {minutes} minute{'' if minutes == 1 else 's'}"
             },
-            status_code=429,
-            secure=settings.cookie_secure,
+            429,
         )
     response = RedirectResponse(home_for(result.principal), status_code=303)
     set_session_cookie(response, settings.cookie_secure, result)
@@ -234,7 +220,5 @@ def help_page(
     principal: Annotated[Principal | None, Depends(get_optional_principal)],
 ) -> HTMLResponse:
     if topic not in ("privacy", "accessibility"):
-        from vbs.errors import NotFound
-
         raise NotFound("no such page")
     return page(request, principal, f"help/{topic}.html")
