@@ -77,7 +77,7 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     for err in exc.errors():
         loc = err.get("loc", ())
-        message = str(err.get("msg", "is not valid"))
+        message = str(err.get("msg", "is not valid")).removeprefix("Value error, ")
         if err.get("type") == "json_invalid":
             out.append({"field": "body", "message": "is not valid JSON"})
             continue
