@@ -13,11 +13,13 @@ import json
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from loadtests.run import Options, run
 from tests.conftest import with_database
+from vbs.repo import schema
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +60,11 @@ def test_locust_smoke_run(owner_url: str, redis_url: str, tmp_path: Path) -> Non
         pin=False,
         ready_timeout=180,
     )
-    report = run(opts)
+    try:
+        report = run(opts)
+    finally:
+        with psycopg.connect(opts.database_url, autocommit=True) as conn:
+            schema.drop_database(conn, opts.database_name)
 
     ledger = report.ledger
     entries = {(e["method"], e["name"]): e for e in ledger["entries"]}
