@@ -14,6 +14,8 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from matching.engine import MatchResult
+from matching.identity import Identity
 from matching.model import Thresholds
 from vbs.audit import AuditLog
 from vbs.db import transaction
@@ -132,3 +134,23 @@ def run_vbs(owner_url: str, data_dir: Path, *args: str) -> subprocess.CompletedP
         text=True,
         timeout=60,
     )
+
+
+class FaultyHolder(MatcherHolder):
+    """A real holder whose matcher can be made to fail (fault injection, not a fake)."""
+
+    fail = True
+
+    def match(
+        self, conn: psycopg.Connection[Any], identity: Identity, lists: int
+    ) -> tuple[MatchResult, int]:
+        if self.fail:
+            raise RuntimeError("injected matcher fault")
+        return super().match(conn, identity, lists)
+
+    def match_many(
+        self, conn: psycopg.Connection[Any], identities: Any, lists: Any
+    ) -> tuple[list[MatchResult], int]:
+        if self.fail:
+            raise RuntimeError("injected matcher fault")
+        return super().match_many(conn, identities, lists)

@@ -14,6 +14,7 @@ from matching.engine import MatchResult
 from matching.identity import Identity
 from tests.vbs.checks_support import (
     Actors,
+    FaultyHolder,
     audit_rows,
     bar,
     new_holder,
@@ -27,26 +28,6 @@ from vbs.repo import reviews as review_repo
 from vbs.services import checks
 from vbs.services.checks import BatchRowInput
 from vbs.services.matcher_holder import MatcherHolder
-
-
-class FaultyHolder(MatcherHolder):
-    """A real holder whose matcher can be made to fail (fault injection, not a fake)."""
-
-    fail = True
-
-    def match(
-        self, conn: psycopg.Connection[Any], identity: Identity, lists: int
-    ) -> tuple[MatchResult, int]:
-        if self.fail:
-            raise RuntimeError("injected matcher fault")
-        return super().match(conn, identity, lists)
-
-    def match_many(
-        self, conn: psycopg.Connection[Any], identities: Any, lists: Any
-    ) -> tuple[list[MatchResult], int]:
-        if self.fail:
-            raise RuntimeError("injected matcher fault")
-        return super().match_many(conn, identities, lists)
 
 
 def count(conn: psycopg.Connection[Any], table: str) -> int:
