@@ -100,6 +100,20 @@ def _route_template(request: Request) -> str:
     return str(getattr(route, "path", request.url.path))
 
 
+async def _audit_bad_credentials(
+    request: Request, state: AppState, conn: psycopg.Connection, via: str
+) -> None:
+    """An API key or session that is not valid: audited as the system, with the caller's IP."""
+    await run_in_threadpool(
+        _audit_refusal,
+        conn,
+        state.audit,
+        Principal(role="system", ip=client_ip(request)),
+        "auth.refused",
+        {"via": via, "route": _route_template(request)},
+    )
+
+
 async def get_optional_principal(
     request: Request, state: StateDep, conn: ConnDep
 ) -> Principal | None:
@@ -112,28 +126,14 @@ async def get_optional_principal(
         if scheme.lower() == "bearer" and token.strip():
             principal = await run_in_threadpool(auth.resolve_api_key, conn, token.strip(), ip)
         if principal is None:
-            await run_in_threadpool(
-                _audit_refusal,
-                conn,
-                state.audit,
-                Principal(role="system", ip=ip),
-                "auth.refused",
-                {"via": "api_key", "route": _route_template(request)},
-            )
+            await _audit_bad_credentials(request, state, conn, "api_key")
             raise Unauthorized("the API key is not valid")
         return principal
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         info = await run_in_threadpool(auth.resolve_session, conn, state.settings, cookie, ip)
         if info is None:
-            await run_in_threadpool(
-                _audit_refusal,
-                conn,
-                state.audit,
-                Principal(role="system", ip=ip),
-                "auth.refused",
-                {"via": "session", "route": _route_template(request)},
-            )
+            await _audit_bad_credentials(request, state, conn, "session")
             raise Unauthorized("the session has ended; sign in again")
         request.state.csrf_token = info.csrf_token
         try:

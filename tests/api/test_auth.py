@@ -7,6 +7,7 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
+from api.deps import SESSION_COOKIE
 from tests.api.conftest import Accounts
 
 
@@ -158,3 +159,19 @@ def test_control_characters_in_login_are_a_422_naming_the_field(client: TestClie
     assert {e["field"] for e in errors} == {"email", "password"}
     # The message is ours, without pydantic's "Value error, " prefix.
     assert {e["message"] for e in errors} == {"must not contain control characters"}
+
+
+def test_a_bad_api_key_or_session_is_refused_and_audited_by_route(
+    client: TestClient, accounts: Accounts
+) -> None:
+    bad_key = client.get("/v1/auth/me", headers={"Authorization": "Bearer vbs_nope"})
+    assert bad_key.status_code == 401
+    stale = accounts.client()
+    stale.cookies.set(SESSION_COOKIE, "not-a-session")
+    assert stale.get("/v1/auth/me").status_code == 401
+    admin = accounts.client_as(accounts.user("admin"))
+    events = admin.get("/v1/audit", params={"action": "auth.refused"}).json()["events"]
+    assert [(e["actor_role"], e["detail"]) for e in events] == [
+        ("system", {"via": "session", "route": "/v1/auth/me"}),
+        ("system", {"via": "api_key", "route": "/v1/auth/me"}),
+    ]
