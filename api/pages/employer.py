@@ -161,19 +161,13 @@ def _outcome_page(
     dispute_sent: bool = False,
     status_code: int = 200,
 ) -> HTMLResponse:
-    headlines = {
-        "clear": "clear",
-        "barred": "barred",
-        "under_review": "under review",
-        "incomplete": "incomplete",
-    }
     return page(
         request,
         principal,
         "employer/outcome.html",
         {
             "check": result,
-            "headline": headlines.get(result.outcome, result.outcome),
+            "headline": result.outcome.replace("_", " "),
             "errors": errors or {},
             "dispute_sent": dispute_sent,
         },
