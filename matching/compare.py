@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.process import cpdist
 
 from matching import model as M
@@ -40,6 +40,8 @@ class Side:
     mid1: IntArray
     mid1_len: IntArray
     mid1_char: IntArray
+    mid1_fold: IntArray
+    mid1_skel: IntArray
     fsorted: IntArray
     fjoined: IntArray
     sur: IntArray
@@ -62,6 +64,31 @@ def jaro_winkler(a: NDArray[np.object_], b: NDArray[np.object_]) -> FloatArray:
     out: FloatArray = cpdist(
         a, b, scorer=JaroWinkler.normalized_similarity, dtype=np.float32
     ).astype(np.float64)
+    return out
+
+
+ONE_EDIT_MIN_LEN = 5
+ONE_EDIT_MIN_JW = 0.75
+
+
+def one_edit_mask(
+    a: NDArray[np.object_], b: NDArray[np.object_], a_len: IntArray, b_len: IntArray, jw: FloatArray
+) -> BoolArray:
+    """Strings one keystroke apart (optimal string alignment distance 1: a letter replaced,
+    inserted or dropped, or two neighbours swapped), both of ONE_EDIT_MIN_LEN+ letters.
+    Computed only where Jaro-Winkler is between ONE_EDIT_MIN_JW and the high band (one edit
+    on 5+ letters never scores lower; at or above the high band the level is already set)."""
+    out = np.zeros(len(a), dtype=bool)
+    need = (
+        (a_len >= ONE_EDIT_MIN_LEN)
+        & (b_len >= ONE_EDIT_MIN_LEN)
+        & (jw >= ONE_EDIT_MIN_JW)
+        & (jw < JW_HIGH)
+    )
+    ix = np.flatnonzero(need)
+    if len(ix):
+        d = cpdist(a[ix], b[ix], scorer=OSA.distance, dtype=np.int32)
+        out[ix] = d == 1
     return out
 
 
@@ -100,8 +127,12 @@ def forename_levels(a: Side, b: Side, nickname: BoolArray, jw: FloatArray) -> In
     return out
 
 
-def surname_levels(a: Side, b: Side, jw: FloatArray) -> tuple[IntArray, FloatArray]:
-    """Level of the surnames, and for a `part` agreement the matched part's frequency."""
+def surname_levels(
+    a: Side, b: Side, jw: FloatArray, one_edit: BoolArray
+) -> tuple[IntArray, FloatArray]:
+    """Level of the surnames, and for a `part` agreement the matched part's frequency.
+
+    ``one_edit``: the surnames are one keystroke apart (see :func:`one_edit_mask`)."""
     missing = (a.sur_len == 0) | (b.sur_len == 0)
     exact = a.sur == b.sur
     part_freq = np.full(len(a.sur), np.inf)
@@ -123,6 +154,7 @@ def surname_levels(a: Side, b: Side, jw: FloatArray) -> tuple[IntArray, FloatArr
         ((a.sur_fold == b.sur_fold) & both_long)
         | ((a.sabjad != b.sabjad) & (a.sur_skel == b.sur_skel)),
         (jw >= JW_HIGH) & both_long,
+        one_edit,
         (a.sur_phon == b.sur_phon) & both_long,
         (jw >= JW_MID) & both_long,
     ]
@@ -132,6 +164,7 @@ def surname_levels(a: Side, b: Side, jw: FloatArray) -> tuple[IntArray, FloatArr
         M.SN_PART,
         M.SN_FOLD,
         M.SN_JW_HIGH,
+        M.SN_ONE_EDIT,
         M.SN_PHONETIC,
         M.SN_JW_MID,
     ]
@@ -145,14 +178,21 @@ def middle_levels(a: Side, b: Side, fn_level: IntArray) -> IntArray:
     has_b = b.mid1_len > 0
     full = (a.mid1 == b.mid1) & has_a & has_b
     initial = has_a & has_b & ((a.mid1_len == 1) | (b.mid1_len == 1)) & (a.mid1_char == b.mid1_char)
+    # Same fold (Juergen / Jurgen), or the same skeleton between an abjad and a romanisation
+    # (Yasser / ياسر), as for forenames.
+    both_long = (a.mid1_len > 1) & (b.mid1_len > 1)
+    fold = both_long & (
+        (a.mid1_fold == b.mid1_fold) | ((a.fabjad != b.fabjad) & (a.mid1_skel == b.mid1_skel))
+    )
     conds = [
         fn_level == M.FN_MIDDLE_AS_FIRST,
         ~has_a & ~has_b,
         has_a ^ has_b,
         full,
         initial,
+        fold,
     ]
-    choices = [M.MD_ONE_SIDE, M.MD_NONE, M.MD_ONE_SIDE, M.MD_FULL, M.MD_INITIAL]
+    choices = [M.MD_ONE_SIDE, M.MD_NONE, M.MD_ONE_SIDE, M.MD_FULL, M.MD_INITIAL, M.MD_FOLD]
     out: IntArray = np.select(conds, choices, M.MD_DIFFERENT).astype(np.int64)
     return out
 
@@ -214,10 +254,15 @@ def dob_levels(
     da = ay * 10000 + am * 100 + ad
     db = by * 10000 + bm * 100 + bd
     ndiff = np.zeros(len(ay), dtype=np.int64)
+    decade_or_century = np.zeros(len(ay), dtype=bool)
     for k in range(8):
         p = 10**k
-        ndiff += ((da // p) % 10) != ((db // p) % 10)
-    one_digit = full & (ndiff == 1)
+        differs = ((da // p) % 10) != ((db // p) % 10)
+        ndiff += differs
+        if k >= 5:  # digits 10^5..10^7 of YYYYMMDD: the year's decade and century
+            decade_or_century |= differs
+    one_digit = full & (ndiff == 1) & ~decade_or_century
+    one_digit_decade = full & (ndiff == 1) & decade_or_century
     same_ym = full & same_y & (am == bm)
     partial = ~full
     months_ok = (am == 0) | (bm == 0) | (am == bm)
@@ -234,6 +279,7 @@ def dob_levels(
         off_by_one,
         partial_ym,
         one_digit,
+        one_digit_decade,
         partial_y,
         same_ym,
         partial_off,
@@ -245,6 +291,7 @@ def dob_levels(
         M.DOB_YEAR_OFF_BY_ONE,
         M.DOB_PARTIAL_YM,
         M.DOB_ONE_DIGIT,
+        M.DOB_ONE_DIGIT_DECADE,
         M.DOB_PARTIAL_Y,
         M.DOB_SAME_YEAR_MONTH,
         M.DOB_PARTIAL_OFF,
@@ -279,6 +326,7 @@ _SN_TEXT = {
     "part": "one part of a double-barrelled or prefixed surname agrees ({a} vs {b})",
     "transliteration": "same surname in another transliteration ({a} vs {b})",
     "jaro_winkler_high": "surnames spelled very similarly ({a} vs {b})",
+    "one_edit": "surnames one keystroke apart ({a} vs {b})",
     "phonetic": "surnames sound alike ({a} vs {b})",
     "jaro_winkler_mid": "surnames somewhat similar ({a} vs {b})",
     "missing": "surname missing on one side",
@@ -286,6 +334,7 @@ _SN_TEXT = {
 }
 _MD_TEXT = {
     "exact": "same middle name ({a})",
+    "transliteration": "same middle name in another transliteration ({a} vs {b})",
     "initial": "middle initial agrees ({a} vs {b})",
     "one_side_only": "middle name on one side only",
     "missing": "no middle names",
@@ -297,6 +346,7 @@ _DOB_TEXT = {
     "year_off_by_one": "year of birth one apart ({a} vs {b})",
     "partial_year_month": "year and month of birth agree, day unknown on one side ({a} vs {b})",
     "one_digit": "dates of birth differ in one digit ({a} vs {b})",
+    "one_digit_decade": "years of birth differ in the decade or century digit ({a} vs {b})",
     "partial_year": "year of birth agrees, the rest unknown on one side ({a} vs {b})",
     "same_year_month": "same year and month, different day ({a} vs {b})",
     "missing": "date of birth missing on one side",

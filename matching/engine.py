@@ -381,6 +381,8 @@ def _side(t: _Table, rows: IntArray, lex: Overlay, live_rows: int) -> C.Side:
         mid1=mid1,
         mid1_len=lex.length(mid1),
         mid1_char=lex.char(mid1),
+        mid1_fold=lex.fold(mid1),
+        mid1_skel=lex.skel(mid1),
         fsorted=t.fsorted[rows].astype(np.int64),
         fjoined=t.fjoined[rows].astype(np.int64),
         sur=sur,
@@ -508,7 +510,8 @@ def _score(
     # Surnames.
     need = (a.sur != b.sur) & (a.sur_len > 1) & (b.sur_len > 1)
     jw_s = _jw_where(need, a.sur_str, b.sur_str)
-    sn, part_freq = C.surname_levels(a, b, jw_s)
+    edit_s = C.one_edit_mask(a.sur_str, b.sur_str, a.sur_len, b.sur_len, jw_s)
+    sn, part_freq = C.surname_levels(a, b, jw_s, edit_s)
     sn_freq = np.maximum(a.sn_freq, b.sn_freq)
     w_sn = np.select(
         [sn == M.SN_EXACT, sn == M.SN_PART],
@@ -585,6 +588,8 @@ def _score(
         | np.isin(snb, M.SN_NO_MATCH_BAND)
         | np.isin(dob, M.DOB_NO_MATCH_BAND)
         | (gd == M.GD_DIFFERENT)
+        # One digit wrong (not in the decade): `match` only with an agreeing middle name.
+        | ((dob == M.DOB_ONE_DIGIT) & (md[best] != M.MD_FULL))
     )
     return _Scored(
         qa=qa,

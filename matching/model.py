@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-MATCHER_VERSION = "1.1.0"
+MATCHER_VERSION = "1.2.0"
 
 Band = Literal["match", "possible", "no_match"]
 
@@ -64,6 +64,7 @@ FN_WEIGHTS = np.array([np.nan, 5.5, 2.5, 4.3, 3.5, 2.0, 0.0, 0.5, 0.0, -16.0])
 
 # ---- surname levels ----------------------------------------------------------------------
 SN_EXACT, SN_PART, SN_FOLD, SN_JW_HIGH, SN_PHONETIC, SN_JW_MID, SN_MISSING, SN_DIFFERENT = range(8)
+SN_ONE_EDIT = 8
 SN_LEVELS = (
     "exact",
     "part",
@@ -73,14 +74,21 @@ SN_LEVELS = (
     "jaro_winkler_mid",
     "missing",
     "different",
+    "one_edit",
 )
 # Exact and part: from the frequency (part = exact weight of the matched part - 1.5).
-SN_WEIGHTS = np.array([np.nan, np.nan, 6.5, 4.5, 3.0, 1.0, 0.0, -12.0])
+# one_edit: one keystroke apart (a letter replaced, inserted, dropped, or two neighbours
+# swapped), both surnames of 5+ letters, Jaro-Winkler below the high band (short names,
+# where one slip costs Jaro-Winkler most: Morin / Mqrin). m ~0.05 (a single typo), u ~0.005
+# (another real surname one edit away: Moran / Morin): log2(10) ~ 3.3.
+SN_WEIGHTS = np.array([np.nan, np.nan, 6.5, 4.5, 3.0, 1.0, 0.0, -12.0, 3.5])
 
 # ---- middle names (only when both sides have some) ----------------------------------------
-MD_FULL, MD_INITIAL, MD_ONE_SIDE, MD_NONE, MD_DIFFERENT = range(5)
-MD_LEVELS = ("exact", "initial", "one_side_only", "missing", "different")
-MD_WEIGHTS = np.array([3.0, 1.5, 0.0, 0.0, -3.0])
+MD_FULL, MD_INITIAL, MD_ONE_SIDE, MD_NONE, MD_DIFFERENT, MD_FOLD = range(6)
+MD_LEVELS = ("exact", "initial", "one_side_only", "missing", "different", "transliteration")
+# transliteration: the same middle name in another romanisation, or written in an abjad on
+# one side (Yasser / ياسر): weaker than exact, as for forenames and surnames.
+MD_WEIGHTS = np.array([3.0, 1.5, 0.0, 0.0, -3.0, 2.0])
 
 # ---- date of birth -------------------------------------------------------------------------
 (
@@ -94,7 +102,8 @@ MD_WEIGHTS = np.array([3.0, 1.5, 0.0, 0.0, -3.0])
     DOB_MISSING,
     DOB_DIFFERENT,
     DOB_PARTIAL_OFF,
-) = range(10)
+    DOB_ONE_DIGIT_DECADE,
+) = range(11)
 DOB_LEVELS = (
     "exact",
     "transposed_day_month",
@@ -106,10 +115,13 @@ DOB_LEVELS = (
     "missing",
     "different",
     "partial_year_off_by_one",
+    "one_digit_decade",
 )
 # exact: m=0.88, u=1/(365*70); transposed: m=0.02; one digit: m=0.03, u~40 neighbours;
 # different: m=0.005 (a true match with an unrelated date is rare), u=0.99.
-DOB_WEIGHTS = np.array([14.3, 9.0, 5.0, 9.5, 5.0, 6.0, 3.0, 0.0, -14.0, 0.0])
+# one_digit_decade: the wrong digit is the year's decade or century (1961 / 1991): the only
+# one-digit difference a same-name parent and child can show. Same weight, always capped.
+DOB_WEIGHTS = np.array([14.3, 9.0, 5.0, 9.5, 5.0, 6.0, 3.0, 0.0, -14.0, 0.0, 5.0])
 
 # ---- gender ----------------------------------------------------------------------------------
 GD_AGREE, GD_DIFFERENT, GD_MISSING = range(3)
@@ -118,17 +130,25 @@ GD_WEIGHTS = np.array([0.5, -4.0, 0.0])
 
 # Levels that keep a pair out of `match` whatever its probability (at most `possible`):
 # without agreement on forename, surname and a full date of birth a caseworker must look
-# (twins, a parent and child with the same name, namesakes a digit apart).
+# (twins, a parent and child with the same name, namesakes a digit apart). One exception,
+# see DOB_ONE_DIGIT below.
 FN_NO_MATCH_BAND = (FN_DIFFERENT, FN_JW_MID, FN_MISSING, FN_MIDDLE_AS_FIRST)
 SN_NO_MATCH_BAND = (SN_DIFFERENT, SN_JW_MID, SN_MISSING)
 DOB_NO_MATCH_BAND = (
     DOB_DIFFERENT,
     DOB_MISSING,
-    DOB_ONE_DIGIT,
+    DOB_ONE_DIGIT_DECADE,
     DOB_SAME_YEAR_MONTH,
     DOB_PARTIAL_Y,
     DOB_PARTIAL_OFF,
 )
+# DOB_ONE_DIGIT is capped in the engine unless the middle names agree: a date one digit
+# wrong in the day, the month or the last digit of the year (not the decade or century:
+# DOB_ONE_DIGIT_DECADE) is no bar to `match` when the middle names agree exactly
+# too: a namesake who shares forename, middle name and surname *and* a date one keystroke
+# away is far rarer than the independence of the weights says for forename and surname
+# alone (names run in families and communities), and no parent and child are born less
+# than ten years apart. Without an agreeing middle name the pair stays at most `possible`.
 
 # Cost of pairing forename with surname and surname with forename (swapped fields).
 SWAP_COST = 1.0

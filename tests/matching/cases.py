@@ -169,6 +169,27 @@ CASES: list[Case] = [
         {"forenames": "transliteration", "surname": "transliteration"},
     ),
     Case(
+        "middle name in Arabic script against romanisation",
+        I("Hamza Yasser", "Kassem", "1992-12-26"),
+        I("حمزة ياسر", "قاسم", "1992-12-26"),
+        "match",
+        {"forenames": "transliteration", "middle_names": "transliteration"},
+    ),
+    Case(
+        "surnames one keystroke apart (short surname)",
+        I("Gwendolyn", "Mqrin", "1984-03-12"),
+        I("Gwendolyn", "Morin", "1984-03-12"),
+        "match",
+        {"surname": "one_edit"},
+    ),
+    Case(
+        "surnames of four letters one keystroke apart are not one_edit (Sias / Sims)",
+        I("Gwendolyn", "Sias", "1984-03-12"),
+        I("Gwendolyn", "Sims", "1984-03-12"),
+        "possible",
+        {"surname": "jaro_winkler_mid"},
+    ),
+    Case(
         "titles and suffixes",
         I("Dr James", "Whitfield Jr", "1960-02-02"),
         I("James", "Whitfield", "1960-02-02"),
@@ -244,6 +265,20 @@ CASES: list[Case] = [
         I("Gwendolyn", "Ashcombe", "1984-03-12"),
         "possible",
         {"date_of_birth": "one_digit"},
+    ),
+    Case(
+        "one digit wrong, middle name agrees too",
+        I("Gwendolyn Maud", "Ashcombe", "1984-03-17"),
+        I("Gwendolyn Maud", "Ashcombe", "1984-03-12"),
+        "match",
+        {"date_of_birth": "one_digit", "middle_names": "exact"},
+    ),
+    Case(
+        "one digit wrong in the decade, same full name (parent and child)",
+        I("Gwendolyn Maud", "Ashcombe", "1994-03-12"),
+        I("Gwendolyn Maud", "Ashcombe", "1964-03-12"),
+        "possible",
+        {"date_of_birth": "one_digit_decade"},
     ),
     Case(
         "year off by one",
