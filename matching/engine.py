@@ -588,8 +588,9 @@ def _score(
         | np.isin(snb, M.SN_NO_MATCH_BAND)
         | np.isin(dob, M.DOB_NO_MATCH_BAND)
         | (gd == M.GD_DIFFERENT)
-        # One digit wrong (not in the decade): `match` only with an agreeing middle name.
-        | ((dob == M.DOB_ONE_DIGIT) & (md[best] != M.MD_FULL))
+        # One digit wrong (not in the decade), or a year-only date on one side: `match`
+        # only with an agreeing middle name.
+        | (np.isin(dob, M.MIDDLE_LIFTS_CAP) & (md[best] != M.MD_FULL))
     )
     return _Scored(
         qa=qa,

@@ -139,16 +139,17 @@ DOB_NO_MATCH_BAND = (
     DOB_MISSING,
     DOB_ONE_DIGIT_DECADE,
     DOB_SAME_YEAR_MONTH,
-    DOB_PARTIAL_Y,
     DOB_PARTIAL_OFF,
 )
-# DOB_ONE_DIGIT is capped in the engine unless the middle names agree: a date one digit
-# wrong in the day, the month or the last digit of the year (not the decade or century:
-# DOB_ONE_DIGIT_DECADE) is no bar to `match` when the middle names agree exactly
-# too: a namesake who shares forename, middle name and surname *and* a date one keystroke
-# away is far rarer than the independence of the weights says for forename and surname
+# DOB_ONE_DIGIT and DOB_PARTIAL_Y are capped in the engine unless the middle names agree
+# exactly (MIDDLE_LIFTS_CAP): a date one digit wrong in the day, the month or the last digit
+# of the year (not the decade or century: DOB_ONE_DIGIT_DECADE), or a list entry with only
+# a year that agrees, is no bar to `match` when the middle names agree too. A namesake who
+# shares forename, middle name and surname *and* a date one keystroke away or the year of
+# birth is far rarer than the independence of the weights says for forename and surname
 # alone (names run in families and communities), and no parent and child are born less
 # than ten years apart. Without an agreeing middle name the pair stays at most `possible`.
+MIDDLE_LIFTS_CAP = (DOB_ONE_DIGIT, DOB_PARTIAL_Y)
 
 # Cost of pairing forename with surname and surname with forename (swapped fields).
 SWAP_COST = 1.0

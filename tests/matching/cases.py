@@ -309,6 +309,20 @@ CASES: list[Case] = [
         {"date_of_birth": "partial_year"},
     ),
     Case(
+        "partial date on the list: year only, middle name agrees too",
+        I("Gwendolyn Maud", "Ashcombe", "1984-03-12"),
+        I("Gwendolyn Maud", "Ashcombe", "1984"),
+        "match",
+        {"date_of_birth": "partial_year", "middle_names": "exact"},
+    ),
+    Case(
+        "partial date on the list: year only, middle names differ",
+        I("Gwendolyn Maud", "Ashcombe", "1984-03-12"),
+        I("Gwendolyn Ruth", "Ashcombe", "1984"),
+        "possible",
+        {"date_of_birth": "partial_year", "middle_names": "different"},
+    ),
+    Case(
         "date missing on the list, rare name",
         I("Gwendolyn", "Ashcombe", "1984-03-12"),
         I("Gwendolyn", "Ashcombe", ""),
