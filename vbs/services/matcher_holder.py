@@ -200,14 +200,18 @@ class MatcherHolder:
             )
             return active.version
 
-    def refresh(self, conn: psycopg.Connection[Any]) -> int:
-        """Bring the index up to the committed list version (adds/removes, no rebuild)."""
+    def refresh(self, conn: psycopg.Connection[Any], current: int | None = None) -> int:
+        """Bring the index up to the committed list version (adds/removes, no rebuild).
+
+        ``current`` is the committed version when the caller has just read it (outside the
+        lock, so that concurrent checks do not queue behind one another's round trip)."""
         with self._lock:
             if self._index is None or self._version is None:
                 return self.load(conn)
-            current = list_repo.current_version(conn)
-            if current == self._version:
-                return current
+            if current is None:
+                current = list_repo.current_version(conn)
+            if current <= self._version:
+                return self._version
             changes = list_repo.changes_since(conn, self._version)
             index = self._index
             newest = current
@@ -236,14 +240,19 @@ class MatcherHolder:
             self._version = newest
             return newest
 
+    def _committed_version(self, conn: psycopg.Connection[Any]) -> int | None:
+        """The committed list version, read without the lock (None before the first build)."""
+        return list_repo.current_version(conn) if self._index is not None else None
+
     # --- matching ----------------------------------------------------------------------
 
     def match(
         self, conn: psycopg.Connection[Any], identity: Identity, lists: int
     ) -> tuple[MatchResult, int]:
         """Match one identity against the lists given, fresh to the committed version."""
+        current = self._committed_version(conn)
         with self._lock:
-            version = self.refresh(conn)
+            version = self.refresh(conn, current)
             assert self._engine is not None
             return self._engine.match(identity, lists), version
 
@@ -255,8 +264,9 @@ class MatcherHolder:
     ) -> tuple[list[MatchResult], int]:
         """Match many identities (a batch chunk) at one list version; ``lists`` is one
         value for all or one per identity."""
+        current = self._committed_version(conn)
         with self._lock:
-            version = self.refresh(conn)
+            version = self.refresh(conn, current)
             assert self._engine is not None
             return match_grouped(self._engine, identities, lists), version
 
