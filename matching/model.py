@@ -118,10 +118,12 @@ DOB_LEVELS = (
     "one_digit_decade",
 )
 # exact: m=0.88, u=1/(365*70); transposed: m=0.02; one digit: m=0.03, u~40 neighbours;
-# different: m=0.005 (a true match with an unrelated date is rare), u=0.99.
+# different: m=0.005 (a true match with an unrelated date is rare), u=0.99;
+# partial_year_off_by_one: m~0.015 (a wrong year on a partial date), u~2/70 (a namesake born
+# in the year before or after): log2(0.5) = -1.
 # one_digit_decade: the wrong digit is the year's decade or century (1961 / 1991): the only
 # one-digit difference a same-name parent and child can show. Same weight, always capped.
-DOB_WEIGHTS = np.array([14.3, 9.0, 5.0, 9.5, 5.0, 6.0, 3.0, 0.0, -14.0, 0.0, 5.0])
+DOB_WEIGHTS = np.array([14.3, 9.0, 5.0, 9.5, 5.0, 6.0, 3.0, 0.0, -14.0, -1.0, 5.0])
 
 # ---- gender ----------------------------------------------------------------------------------
 GD_AGREE, GD_DIFFERENT, GD_MISSING = range(3)
