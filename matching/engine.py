@@ -588,8 +588,7 @@ def _score(
         | np.isin(snb, M.SN_NO_MATCH_BAND)
         | np.isin(dob, M.DOB_NO_MATCH_BAND)
         | (gd == M.GD_DIFFERENT)
-        # One digit wrong (not in the decade), or a year-only date on one side: `match`
-        # only with an agreeing middle name.
+        # A year-only date on one side: `match` only with an agreeing middle name.
         | (np.isin(dob, M.MIDDLE_LIFTS_CAP) & (md[best] != M.MD_FULL))
     )
     return _Scored(
