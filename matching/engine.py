@@ -613,6 +613,27 @@ def _score(
     )
 
 
+def _held_at_possible(s: _Scored, j: int) -> FieldExplanation:
+    """Why a pair whose probability reaches `match` is held at `possible` for a person."""
+    fn, sn, dob = int(s.fn[j]), int(s.sn[j]), int(s.dob[j])
+    reasons = [
+        f"{label} is {level.replace('_', ' ')}"
+        for label, level, held in (
+            ("forename", M.FN_LEVELS[fn], fn in M.FN_NO_MATCH_BAND),
+            ("surname", M.SN_LEVELS[sn], sn in M.SN_NO_MATCH_BAND),
+            ("date of birth", M.DOB_LEVELS[dob], dob in M.DOB_NO_MATCH_BAND),
+            ("gender", "different", int(s.gd[j]) == M.GD_DIFFERENT),
+        )
+        if held
+    ] or ["the date of birth is partial and the middle names do not agree"]
+    detail = (
+        "band: held at possible, not match, although the probability is high, because the "
+        + " and the ".join(reasons)
+        + "; a caseworker decides such pairs"
+    )
+    return FieldExplanation("band", "held_at_possible", 0.0, detail)
+
+
 def _candidate(
     s: _Scored, j: int, key: str, ta: _Table, tb: _Table, lex: Overlay, th: Thresholds
 ) -> Candidate:
@@ -673,6 +694,8 @@ def _candidate(
         )
     p = float(s.prob[j])
     band = M.band_of(p, bool(s.capped[j]), th)
+    if band == "possible" and p >= th.match:
+        fields.append(_held_at_possible(s, j))
     pairing = (ra - int(ta.row_start[qa]), rb - int(tb.row_start[qb]), swapped)
     prior = float(s.total[j]) - sum(f.weight for f in fields)
     return Candidate(key, p, band, float(s.total[j]), tuple(fields), pairing, prior)

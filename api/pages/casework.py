@@ -101,6 +101,7 @@ FIELD_LABELS = {
     "names": "Name order",
     "date_of_birth": "Date of birth",
     "gender": "Gender",
+    "band": "Band",
 }
 SAME_LEVELS = frozenset({"exact", "agree"})
 ROUTE_CHOICES = [
@@ -206,7 +207,8 @@ def _candidate_view(
                 "entry_value": _side_value(cand.entry, field),
                 "level": level,
                 "detail": str(f.get("detail", "")),
-                "differs": level not in SAME_LEVELS,
+                # the band line explains the whole pair: no values of its own to highlight
+                "differs": level not in SAME_LEVELS and field != "band",
             }
         )
     prev_check = "; ".join(check.previous_names) or "None"

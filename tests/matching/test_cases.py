@@ -109,3 +109,19 @@ def test_gender_inferred_from_the_lists_forenames() -> None:
     # Unknown forenames infer nothing.
     c = Identity("Sam", "Ashcombe", PartialDate(2001, 5, 5))
     assert "gender" not in {f.field for f in engine.score_pair(c, c).fields}
+
+
+def test_a_pair_held_at_possible_says_why() -> None:
+    """A probability at `match` level with a band of `possible` is explained, never silent."""
+    held = 0
+    for case in CASES:
+        engine = _engine(case)
+        cand = engine.score_pair(case.check, case.entry)
+        bands = [f for f in cand.fields if f.field == "band"]
+        if cand.band == "possible" and cand.probability >= engine.thresholds.match:
+            held += 1
+            assert [f.level for f in bands] == ["held_at_possible"], case.name
+            assert "because the" in bands[0].detail and bands[0].weight == 0.0
+        else:
+            assert bands == [], case.name
+    assert held > 0  # the table has such pairs (one digit wrong, same names)
