@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from vbs.config import Settings
@@ -18,10 +19,7 @@ def test_every_setting_is_documented() -> None:
 
 
 def test_no_documented_setting_is_unknown() -> None:
-    import re
-
     text = (DOCS / "configuration.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"`(VBS_[A-Z0-9_]+)`", text))
     known = {f"VBS_{n.upper()}" for n in Settings.model_fields}
-    # Variables read outside Settings (tests and load tests) are named here on purpose.
     assert documented - known == set()
