@@ -36,6 +36,7 @@ class Side:
     first_fold: IntArray
     first_skel: IntArray
     fabjad: IntArray  # 1 if the forenames were written in an abjad (Arabic, Hebrew)
+    fsur: IntArray  # the forenames read as a surname (Ó hEarchú), else 0: for swaps
     first_str: NDArray[np.object_]
     mid1: IntArray
     mid1_len: IntArray
@@ -172,8 +173,9 @@ def surname_levels(
     return out, np.where(np.isfinite(part_freq), part_freq, 0.0)
 
 
-def middle_levels(a: Side, b: Side, fn_level: IntArray) -> IntArray:
-    """Middle names: compared only when both sides have some."""
+def middle_levels(a: Side, b: Side, fn_level: IntArray, jw: FloatArray) -> IntArray:
+    """Middle names: compared only when both sides have some. ``jw``: Jaro-Winkler of the
+    first middle names (0 where not computed)."""
     has_a = a.mid1_len > 0
     has_b = b.mid1_len > 0
     full = (a.mid1 == b.mid1) & has_a & has_b
@@ -191,8 +193,17 @@ def middle_levels(a: Side, b: Side, fn_level: IntArray) -> IntArray:
         full,
         initial,
         fold,
+        both_long & (jw >= M.MD_JW_MIN),
     ]
-    choices = [M.MD_ONE_SIDE, M.MD_NONE, M.MD_ONE_SIDE, M.MD_FULL, M.MD_INITIAL, M.MD_FOLD]
+    choices = [
+        M.MD_ONE_SIDE,
+        M.MD_NONE,
+        M.MD_ONE_SIDE,
+        M.MD_FULL,
+        M.MD_INITIAL,
+        M.MD_FOLD,
+        M.MD_JW,
+    ]
     out: IntArray = np.select(conds, choices, M.MD_DIFFERENT).astype(np.int64)
     return out
 
@@ -261,8 +272,23 @@ def dob_levels(
         ndiff += differs
         if k >= 5:  # digits 10^5..10^7 of YYYYMMDD: the year's decade and century
             decade_or_century |= differs
-    one_digit = full & (ndiff == 1) & ~decade_or_century
-    one_digit_decade = full & (ndiff == 1) & decade_or_century
+    # Or two neighbouring digits of one field swapped (12 / 21, 1985 / 1958), the other
+    # commonest keying slip; in the year's decade or century it counts as `decade`.
+    swap = np.zeros(len(ay), dtype=bool)
+    swap_decade = np.zeros(len(ay), dtype=bool)
+    two = full & (ndiff == 2)
+    if two.any():
+        for k in (0, 2, 4, 5, 6):  # pairs (k, k+1) inside DD, MM or YYYY
+            lo, hi = 10**k, 10 ** (k + 1)
+            a0, a1 = (da // lo) % 10, (da // hi) % 10
+            b0, b1 = (db // lo) % 10, (db // hi) % 10
+            hit = two & (a0 == b1) & (a1 == b0) & (a0 != a1)
+            if k >= 4:
+                swap_decade |= hit
+            else:
+                swap |= hit
+    one_digit = full & (((ndiff == 1) & ~decade_or_century) | swap)
+    one_digit_decade = full & (((ndiff == 1) & decade_or_century) | swap_decade)
     same_ym = full & same_y & (am == bm)
     partial = ~full
     months_ok = (am == 0) | (bm == 0) | (am == bm)
@@ -339,14 +365,20 @@ _MD_TEXT = {
     "one_side_only": "middle name on one side only",
     "missing": "no middle names",
     "different": "different middle names ({a} vs {b})",
+    "jaro_winkler": "similar middle names ({a} vs {b})",
 }
 _DOB_TEXT = {
     "exact": "same date of birth ({a})",
     "transposed_day_month": "day and month transposed ({a} vs {b})",
     "year_off_by_one": "year of birth one apart ({a} vs {b})",
     "partial_year_month": "year and month of birth agree, day unknown on one side ({a} vs {b})",
-    "one_digit": "dates of birth differ in one digit ({a} vs {b})",
-    "one_digit_decade": "years of birth differ in the decade or century digit ({a} vs {b})",
+    "one_digit": (
+        "dates of birth differ in one digit, or by two neighbouring digits swapped ({a} vs {b})"
+    ),
+    "one_digit_decade": (
+        "years of birth differ in the decade or century digit, or by two of its digits"
+        " swapped ({a} vs {b})"
+    ),
     "partial_year": "year of birth agrees, the rest unknown on one side ({a} vs {b})",
     "same_year_month": "same year and month, different day ({a} vs {b})",
     "missing": "date of birth missing on one side",

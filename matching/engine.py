@@ -21,6 +21,8 @@ from matching import model as M
 from matching.identity import Identity
 from matching.index import (
     ALL_LISTS,
+    DOB_ABJAD_ROW,
+    DOB_ANY_ROW,
     GENDER_CODE,
     T_F_SI,
     T_FS_ALL,
@@ -30,6 +32,7 @@ from matching.index import (
     forename_ids,
     key_dob,
     key_f_md,
+    key_f_si_y,
     key_f_y,
     key_fs,
     key_s_md,
@@ -123,6 +126,7 @@ class _Table:
     fsorted: IntArray
     fjoined: IntArray
     fabjad: IntArray
+    fsur: IntArray
     sur: IntArray
     p1: IntArray
     p2: IntArray
@@ -152,7 +156,7 @@ def _query_table(
             f = fcache.get(n.forenames)
             if f is None:
                 f = forename_ids(n.forenames, lex)
-                if f[0] < base and f[1] < base:
+                if f[0] < base and f[1] < base and f[5] < base:
                     fcache[n.forenames] = f
             s = scache.get(n.surname)
             if s is None:
@@ -168,7 +172,7 @@ def _query_table(
             y, m, d = dob.year, dob.month or 0, dob.day or 0
         owners += (n_rows, len(names), y, m, d, GENDER_CODE.get(ident.gender, 0))
         n_rows += len(names)
-    r = np.array(rows, dtype=np.int64).reshape(-1, 9).T
+    r = np.array(rows, dtype=np.int64).reshape(-1, 10).T
     o = np.array(owners, dtype=np.int64).reshape(-1, 6).T
     return _Table(*o, *r)
 
@@ -189,6 +193,7 @@ def _index_table(index: ListIndex) -> _Table:
         i64(index.r_fsorted.a),
         i64(index.r_fjoined.a),
         i64(index.r_fabjad.a),
+        i64(index.r_fsur.a),
         i64(index.r_sur.a),
         i64(index.r_p1.a),
         i64(index.r_p2.a),
@@ -325,6 +330,16 @@ class Engine:
             sel = rtrans & (letter > 0)
             keys.append(key_dob(ry[sel], rd[sel], rm[sel], which, letter[sel]))
             owners.append(owner_of_row[sel])
+        # The date alone: against list rows in an abjad (any check), and against every list
+        # row for a check row written in an abjad.
+        abjad = (qt.fabjad > 0) | (qt.sabjad > 0)
+        nil = np.zeros(len(ry), dtype=np.int64)
+        for which, rsel in ((DOB_ABJAD_ROW, rfull), (DOB_ANY_ROW, rfull & abjad)):
+            keys.append(key_dob(ry[rsel], rm[rsel], rd[rsel], which, nil[rsel]))
+            owners.append(owner_of_row[rsel])
+            sel = rsel & rtrans
+            keys.append(key_dob(ry[sel], rd[sel], rm[sel], which, nil[sel]))
+            owners.append(owner_of_row[sel])
         pairs = [
             (code_first, code_sur, char_first, char_sur),
             (code_first, code_p1, char_first, char_p1),
@@ -345,6 +360,7 @@ class Engine:
                 (ok, key_fs(T_S_FI, s, fi)),
                 (ok, key_fs(T_F_SI, f, si)),
                 (ok & (ry > 0), key_f_y(f, ry)),
+                (ok & (ry > 0) & (si > 0), key_f_si_y(f, si, ry)),
                 (ok & rfull, key_f_md(f, rm, rd)),
             ):
                 keys.append(key[sel])
@@ -377,6 +393,7 @@ def _side(t: _Table, rows: IntArray, lex: Overlay, live_rows: int) -> C.Side:
         first_fold=lex.fold(first),
         first_skel=lex.skel(first),
         fabjad=t.fabjad[rows].astype(np.int64),
+        fsur=t.fsur[rows].astype(np.int64),
         first_str=lex.strings(first),
         mid1=mid1,
         mid1_len=lex.length(mid1),
@@ -430,14 +447,21 @@ def _gender(given: IntArray, first: IntArray, lex: Overlay) -> IntArray:
     return out
 
 
+def _swap_token(x: C.Side, ix: IntArray) -> IntArray:
+    """x's forename token to compare with the other side's surname in a swapped pairing:
+    the whole forenames field where it reads like a surname (Ó hEarchú), else the first."""
+    tok: IntArray = np.where(x.fsur[ix] > 0, x.fsur[ix], x.first[ix])
+    return tok
+
+
 def _cross_possible(x: C.Side, y: C.Side, ix: IntArray, lex: Overlay) -> NDArray[np.bool_]:
     """Could x's first forename agree with y's surname (full key or first part)?"""
+    tok = _swap_token(x, ix)
+    t_char, t_phon, t_skel = lex.char(tok), lex.phon(tok), lex.skel(tok)
     out: NDArray[np.bool_] = np.zeros(len(ix), dtype=bool)
     for key in (y.sur[ix], y.p1[ix]):
         out |= (key > 0) & (
-            (x.first_char[ix] == lex.char(key))
-            | (x.first_phon[ix] == lex.phon(key))
-            | (x.first_skel[ix] == lex.skel(key))
+            (t_char == lex.char(key)) | (t_phon == lex.phon(key)) | (t_skel == lex.skel(key))
         )
     return out
 
@@ -445,13 +469,13 @@ def _cross_possible(x: C.Side, y: C.Side, ix: IntArray, lex: Overlay) -> NDArray
 def _cross_level(x: C.Side, y: C.Side, ix: IntArray, lex: Overlay) -> IntArray:
     """Level of x's first forename against y's surname (its full key or first part), for
     swapped pairings; the better of the two (lower level codes are better here)."""
-    first, flen = x.first[ix], x.first_len[ix]
-    ffold, fphon = x.first_fold[ix], x.first_phon[ix]
+    tok = _swap_token(x, ix)
+    tlen, tfold, tphon, tstr = lex.length(tok), lex.fold(tok), lex.phon(tok), lex.strings(tok)
     best: IntArray | None = None
     for key in (y.sur[ix], y.p1[ix]):
-        jw = C.jaro_winkler(x.first_str[ix], lex.strings(key))
+        jw = C.jaro_winkler(tstr, lex.strings(key))
         lvl = C.token_levels(
-            first, key, flen, lex.length(key), ffold, lex.fold(key), fphon, lex.phon(key), jw
+            tok, key, tlen, lex.length(key), tfold, lex.fold(key), tphon, lex.phon(key), jw
         )
         # Where there is no part, that comparison does not exist.
         best = lvl if best is None else np.minimum(best, np.where(key > 0, lvl, M.FN_DIFFERENT))
@@ -499,12 +523,18 @@ def _score(
     jw_f = _jw_where(need, a.first_str, b.first_str)
     fn = C.forename_levels(a, b, nick, jw_f)
     fn_freq = np.maximum(lex.count(fn_count, a.first), lex.count(fn_count, b.first)) / denom
-    w_fn = np.where(
-        fn == M.FN_EXACT,
-        M.exact_weight(fn_freq, M.FN_EXACT_M, M.FN_EXACT_MIN, M.FN_EXACT_MAX),
+    w_fn_exact = M.exact_weight(fn_freq, M.FN_EXACT_M, M.FN_EXACT_MIN, M.FN_EXACT_MAX)
+    w_fn = np.select(
+        [fn == M.FN_EXACT, (fn == M.FN_FOLD) & (a.first_fold == b.first_fold)],
+        [w_fn_exact, np.maximum(M.FN_WEIGHTS[M.FN_FOLD], w_fn_exact - M.FOLD_COST)],
         M.FN_WEIGHTS[fn],
     )
-    md = C.middle_levels(a, b, fn)
+    need = (a.mid1 != b.mid1) & (a.mid1_len > 1) & (b.mid1_len > 1)
+    jw_m = np.zeros(len(need))
+    im = np.flatnonzero(need)
+    if len(im):
+        jw_m[im] = C.jaro_winkler(lex.strings(a.mid1[im]), lex.strings(b.mid1[im]))
+    md = C.middle_levels(a, b, fn, jw_m)
     w_md = M.MD_WEIGHTS[md]
 
     # Surnames.
@@ -513,11 +543,13 @@ def _score(
     edit_s = C.one_edit_mask(a.sur_str, b.sur_str, a.sur_len, b.sur_len, jw_s)
     sn, part_freq = C.surname_levels(a, b, jw_s, edit_s)
     sn_freq = np.maximum(a.sn_freq, b.sn_freq)
+    w_sn_exact = M.exact_weight(sn_freq, M.SN_EXACT_M, M.SN_EXACT_MIN, M.SN_EXACT_MAX)
     w_sn = np.select(
-        [sn == M.SN_EXACT, sn == M.SN_PART],
+        [sn == M.SN_EXACT, sn == M.SN_PART, (sn == M.SN_FOLD) & (a.sur_fold == b.sur_fold)],
         [
-            M.exact_weight(sn_freq, M.SN_EXACT_M, M.SN_EXACT_MIN, M.SN_EXACT_MAX),
+            w_sn_exact,
             M.exact_weight(part_freq, M.SN_EXACT_M, M.SN_EXACT_MIN, M.SN_EXACT_MAX) - M.PART_COST,
+            np.maximum(M.SN_WEIGHTS[M.SN_FOLD], w_sn_exact - M.FOLD_COST),
         ],
         M.SN_WEIGHTS[sn],
     )
@@ -538,12 +570,12 @@ def _score(
         l1 = _cross_level(a, b, ix, lex)
         l2 = _cross_level(b, a, ix, lex)
         # Exact agreement of a swapped token: weighted by the string's frequency as either.
-        x1 = np.maximum(lex.count(fn_count, a.first[ix]), lex.count(sn_count, a.first[ix]))
-        x2 = np.maximum(lex.count(fn_count, b.first[ix]), lex.count(sn_count, b.first[ix]))
+        t1, t2 = _swap_token(a, ix), _swap_token(b, ix)
+        x1 = np.maximum(lex.count(fn_count, t1), lex.count(sn_count, t1))
+        x2 = np.maximum(lex.count(fn_count, t2), lex.count(sn_count, t2))
         # Both cross comparisons use the forename table, so that the score is symmetric.
         e1 = M.exact_weight(x1 / denom, M.FN_EXACT_M, M.FN_EXACT_MIN, M.FN_EXACT_MAX)
         e2 = M.exact_weight(x2 / denom, M.FN_EXACT_M, M.FN_EXACT_MIN, M.FN_EXACT_MAX)
-        sn_sw = C.FN_TO_SN[l1]
         w1 = np.where(l1 == M.FN_EXACT, e1, M.FN_WEIGHTS[l1])
         w2 = np.where(l2 == M.FN_EXACT, e2, M.FN_WEIGHTS[l2])
         md_sw = np.full(len(ix), M.MD_NONE)
@@ -552,11 +584,13 @@ def _score(
         if better.any():
             bi = ix[better]
             swapped[bi] = True
-            fn[bi] = l2[better]
-            sn[bi] = sn_sw[better]
+            # The check's forenames were compared with the entry's surname (l1), and the
+            # check's surname with the entry's forenames (l2).
+            fn[bi] = l1[better]
+            sn[bi] = C.FN_TO_SN[l2[better]]
             md[bi] = md_sw[better]
-            w_fn[bi] = w2[better]
-            w_sn[bi] = w1[better]
+            w_fn[bi] = w1[better]
+            w_sn[bi] = w2[better]
             w_md[bi] = 0.0
             w_name[bi] = w_sw[better]
 
@@ -574,9 +608,11 @@ def _score(
         ta.year[qa].astype(np.int64), ta.month[qa].astype(np.int64), ta.day[qa].astype(np.int64),
         tb.year[qb].astype(np.int64), tb.month[qb].astype(np.int64), tb.day[qb].astype(np.int64),
     )  # fmt: skip
-    # A swapped pairing's "first" is a surname: no gender inferred from it.
-    ga = _gender(ta.gender[qa].astype(np.int64), np.where(swapped[best], 0, a.first[best]), lex)
-    gb = _gender(tb.gender[qb].astype(np.int64), np.where(swapped[best], 0, b.first[best]), lex)
+    # No gender is inferred from a swapped pairing's "first" (a surname), nor across a
+    # nickname: short forms cross the sexes (Tony / Antoinette, Jo / Joanne, Sam, Alex).
+    no_infer = swapped[best] | (fn[best] == M.FN_NICKNAME)
+    ga = _gender(ta.gender[qa].astype(np.int64), np.where(no_infer, 0, a.first[best]), lex)
+    gb = _gender(tb.gender[qb].astype(np.int64), np.where(no_infer, 0, b.first[best]), lex)
     gd = C.gender_levels(ga, gb)
     w_dob = M.DOB_WEIGHTS[dob]
     w_gd = M.GD_WEIGHTS[gd]
@@ -652,7 +688,10 @@ def _candidate(
     a_first, a_sur = st(ta, "first", ra), st(ta, "sur", ra)
     b_first, b_sur = st(tb, "first", rb), st(tb, "sur", rb)
     if swapped:
-        b_first, b_sur = b_sur, b_first
+        # The tokens compared: a forenames field that reads like a surname as a whole.
+        if int(ta.fsur[ra]):
+            a_first = st(ta, "fsur", ra)
+        b_first, b_sur = b_sur, st(tb, "fsur", rb) if int(tb.fsur[rb]) else b_first
     fields = [
         FieldExplanation(
             "forenames", fn_l, float(s.w_fn[j]), C.describe("forenames", fn_l, a_first, b_first)

@@ -29,6 +29,12 @@ T9     surname code + forename initial (list        forename changed, and the li
 T10    forename code + surname initial (list        surname misspelt, and the list knows
        entries without a date)                      no date
 T11    forename code + month + day                  surname misspelt and year wrong
+T12    forename code + surname initial + year       surname misspelt and day or month wrong
+       (list entries with a full date)
+T1a    full date of birth alone, for list name      a name in an abjad romanised with another
+       rows written in an abjad (looked up by all   initial (عائشة / Aisha); the check looks
+       checks); for every list row (looked up only  up the date alone
+       by checks with an abjad name)
 =====  ===========================================  =========================================
 
 Codes are the first four letters of Metaphone (robust to vowel changes and to romanisations
@@ -60,16 +66,28 @@ ALL_LISTS = 3
 
 # Blocking key types.
 T_DOB, T_S_YM, T_S_MD, T_S_YD, T_S_Y, T_FS_NODOB, T_FS_ALL = 1, 2, 3, 4, 5, 6, 7
-T_F_Y, T_S_FI, T_F_SI, T_F_MD = 8, 9, 10, 11
+T_F_Y, T_S_FI, T_F_SI, T_F_MD, T_F_SI_Y = 8, 9, 10, 11, 12
+# Full-date keys with no initial (T1 with `which` below): names written in an abjad can
+# romanise to a different initial (عائشة: Aisha / 'A'isha / Ayesha), so a date alone blocks
+# an abjad name row against any row with that date.
+DOB_ABJAD_ROW, DOB_ANY_ROW = 3, 4
 
 GENDER_CODE = {None: 0, "female": 1, "male": 2}
 
 
-def forename_strings(text: str) -> tuple[str, str, str, str]:
-    """(first, first middle name, sorted-tokens key, joined key) of a forenames field."""
+# A forenames field starting with one of these and holding more tokens reads like a
+# surname (Ó hEarchú, van der Berg, Al-Tamimi, Mac Cosgair): it is also compared as one
+# when forename and surname look swapped.
+SURNAME_PREFIXES = nz.PARTICLES | {"o", "mac", "mc", "ni", "nic", "ua", "ui", "ben", "bat"}
+
+
+def forename_strings(text: str) -> tuple[str, str, str, str, str]:
+    """(first, first middle name, sorted-tokens key, joined key, as a surname) of a
+    forenames field; 'as a surname' is empty unless the field reads like a surname."""
     f = nz.forenames(text)
     mid1 = f.middle.split(" ", 1)[0] if f.middle else ""
-    return f.first, mid1, f.sorted_key, f.joined
+    fsur = nz.surname(text).full if f.middle and f.first in SURNAME_PREFIXES else ""
+    return f.first, mid1, f.sorted_key, f.joined, fsur
 
 
 def surname_strings(text: str) -> tuple[str, str, str]:
@@ -85,11 +103,19 @@ class Interner(Protocol):
     def key_id(self, s: str) -> int: ...
 
 
-def forename_ids(text: str, lex: Interner) -> tuple[int, int, int, int, int]:
-    """Ids of (first, mid1, sorted key, joined key) and 1 if written in an abjad."""
-    first, mid1, skey, joined = forename_strings(text)
+def forename_ids(text: str, lex: Interner) -> tuple[int, int, int, int, int, int]:
+    """Ids of (first, mid1, sorted key, joined key), 1 if written in an abjad, and the id
+    of the field read as a surname (0 unless it reads like one)."""
+    first, mid1, skey, joined, fsur = forename_strings(text)
     abjad = int(nz.is_abjad(text))
-    return lex.id(first), lex.id(mid1), lex.key_id(skey), lex.key_id(joined), abjad
+    return (
+        lex.id(first),
+        lex.id(mid1),
+        lex.key_id(skey),
+        lex.key_id(joined),
+        abjad,
+        lex.id(fsur) if fsur else 0,
+    )
 
 
 def surname_ids(text: str, lex: Interner) -> tuple[int, int, int, int]:
@@ -145,6 +171,10 @@ def key_f_md(f: IntArray, m: IntArray, d: IntArray) -> IntArray:
     return (T_F_MD << 56) | (f << 16) | (m << 5) | d
 
 
+def key_f_si_y(f: IntArray, si: IntArray, y: IntArray) -> IntArray:
+    return (T_F_SI_Y << 56) | (f << 16) | ((si & 0x7F) << 9) | _y(y)
+
+
 class ListIndex:
     """The barred list in columns, with blocking keys. See the module docstring."""
 
@@ -174,6 +204,7 @@ class ListIndex:
         self.r_p1 = Grow(np.int32)
         self.r_p2 = Grow(np.int32)
         self.r_fabjad = Grow(np.int8)
+        self.r_fsur = Grow(np.int32)
         self.r_sabjad = Grow(np.int8)
         self.live_rows = 0
         # Blocking: sorted main arrays and an unsorted delta.
@@ -183,7 +214,7 @@ class ListIndex:
         self._dv: list[NDArray[np.int32]] = []
         self._delta_sorted: tuple[IntArray, NDArray[np.int32]] | None = None
         self._delta_n = 0
-        self._fcache: dict[str, tuple[int, int, int, int, int]] = {}
+        self._fcache: dict[str, tuple[int, int, int, int, int, int]] = {}
         self._scache: dict[str, tuple[int, int, int, int]] = {}
         self._interner = _VocabInterner(self.vocab)
 
@@ -207,7 +238,7 @@ class ListIndex:
 
     def add_many(self, items: Iterable[tuple[str, Identity, int]]) -> None:
         ecols: list[int] = []  # y, m, d, gender, lists, name count per entry
-        rflat: list[int] = []  # 9 ints per name row
+        rflat: list[int] = []  # 10 ints per name row
         keys: list[str] = []
         replaced: list[int] = []
         base_entry = self.alive.n
@@ -261,7 +292,7 @@ class ListIndex:
         self.alive.extend(np.ones(len(keys), dtype=np.bool_))
         self.row_start.extend(starts.astype(np.int64))
         self.row_count.extend(counts.astype(np.int16))
-        rc = np.array(rflat, dtype=np.int64).reshape(-1, 9)
+        rc = np.array(rflat, dtype=np.int64).reshape(-1, 10)
         n_rows = len(rc)
         entry_of_row = np.repeat(np.arange(base_entry, base_entry + len(keys)), counts)
         self.row_entry.extend(entry_of_row.astype(np.int32))
@@ -272,6 +303,7 @@ class ListIndex:
                 self.r_fsorted,
                 self.r_fjoined,
                 self.r_fabjad,
+                self.r_fsur,
                 self.r_sur,
                 self.r_p1,
                 self.r_p2,
@@ -345,6 +377,15 @@ class ListIndex:
         vs.append(r32[rfull])
         ks.append(key_dob(ry[rfull], rm[rfull], rd[rfull], 2, sinit[rfull]))
         vs.append(r32[rfull])
+        nil = np.zeros(len(rows), dtype=np.int64)
+        ks.append(key_dob(ry[rfull], rm[rfull], rd[rfull], DOB_ANY_ROW, nil[rfull]))
+        vs.append(r32[rfull])
+        abjad = rfull & ((self.r_fabjad.a[rows] > 0) | (self.r_sabjad.a[rows] > 0))
+        ks.append(key_dob(ry[abjad], rm[abjad], rd[abjad], DOB_ABJAD_ROW, nil[abjad]))
+        vs.append(r32[abjad])
+        sel = (f > 0) & rfull & (sinit > 0)
+        ks.append(key_f_si_y(f[sel], sinit[sel], ry[sel]))
+        vs.append(r32[sel])
         for col in (self.r_sur, self.r_p1, self.r_p2):
             s = code[col.a[rows]].astype(np.int64)
             ok = s > 0
