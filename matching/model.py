@@ -27,7 +27,7 @@ class Thresholds:
     """Probability thresholds: >= match is `match`, >= possible is `possible`."""
 
     match: float = 0.995
-    possible: float = 0.15
+    possible: float = 0.12
 
     def __post_init__(self) -> None:
         if not 0.0 < self.possible <= self.match <= 1.0:
@@ -60,7 +60,11 @@ FN_LEVELS = (
     "different",
 )
 # Exact: m=0.80, u=frequency of the forename (see exact_weight).
-FN_WEIGHTS = np.array([np.nan, 5.5, 2.5, 4.3, 3.5, 2.0, 0.0, 0.5, 0.0, -16.0])
+# initial: one side gives only an initial and it agrees: m ~0.05, u ~0.05 x 1/15: ~3.8.
+# middle_as_first: one side's first forename is the other's middle name (someone known by
+# a middle name): m ~0.02, u ~0.05 among candidates sharing a surname: -1.5 (always
+# capped at `possible`, so the weight only decides between `possible` and `no_match`).
+FN_WEIGHTS = np.array([np.nan, 5.5, 2.5, 4.3, 4.0, 2.0, -1.5, 0.5, 0.0, -16.0])
 
 # ---- surname levels ----------------------------------------------------------------------
 SN_EXACT, SN_PART, SN_FOLD, SN_JW_HIGH, SN_PHONETIC, SN_JW_MID, SN_MISSING, SN_DIFFERENT = range(8)
@@ -81,7 +85,10 @@ SN_LEVELS = (
 # swapped), both surnames of 5+ letters, Jaro-Winkler below the high band (short names,
 # where one slip costs Jaro-Winkler most: Morin / Mqrin). m ~0.05 (a single typo), u ~0.005
 # (another real surname one edit away: Moran / Morin): log2(10) ~ 3.3.
-SN_WEIGHTS = np.array([np.nan, np.nan, 6.5, 4.5, 3.0, 1.0, 0.0, -12.0, 3.5])
+# phonetic only (Reid / Reed, Knight / Night): different real surnames sound alike far more
+# often than one person's surname is re-spelt beyond Jaro-Winkler's reach: m ~0.01,
+# u ~0.0025: 2.0.
+SN_WEIGHTS = np.array([np.nan, np.nan, 6.5, 4.5, 2.0, 1.0, 0.0, -12.0, 3.5])
 
 # ---- middle names (only when both sides have some) ----------------------------------------
 MD_FULL, MD_INITIAL, MD_ONE_SIDE, MD_NONE, MD_DIFFERENT, MD_FOLD, MD_JW = range(7)
@@ -97,9 +104,12 @@ MD_LEVELS = (
 # transliteration: the same middle name in another romanisation, or written in an abjad on
 # one side (Yasser / ياسر): weaker than exact, as for forenames and surnames.
 # jaro_winkler: similar spellings (Yulya / Yuliya, Glavki / Glafki, a typo), >= MD_JW_MIN.
+# one_side_only: middle names on one side only. m ~0.25 (a form filled without them), u ~0.5
+# (about two people in three have a middle name, so two different people show exactly one
+# side with middle names about half the time): -1.
 # different: both sides give a middle name and they are unrelated. m ~0.03 (a middle name
 # replaced or mis-keyed beyond recognition), u ~0.9: about -5.
-MD_WEIGHTS = np.array([3.0, 1.5, 0.0, 0.0, -5.0, 2.0, 1.0])
+MD_WEIGHTS = np.array([3.0, 1.5, -1.0, 0.0, -5.0, 2.0, 1.0])
 MD_JW_MIN = 0.85
 
 # ---- date of birth -------------------------------------------------------------------------
@@ -130,16 +140,19 @@ DOB_LEVELS = (
     "one_digit_decade",
 )
 # exact: m=0.88, u=1/(365*70); transposed: m=0.02; one digit: m=0.03, u~40 neighbours;
-# different: m=0.005 (a true match with an unrelated date is rare), u=0.99;
+# different: m=0.005 (a true match with an unrelated date is rare), u=0.99, i.e. -7.6; set
+# at -18 by policy so that no agreement of names can outweigh it, even at the smallest
+# list's prior: such pairs are not even candidates (no blocking key joins names with
+# unrelated dates), and a pair explained on its own must say the same;
 # partial_year_off_by_one: m~0.015 (a wrong year on a partial date), u~2/70 (a namesake born
 # in the year before or after): log2(0.5) = -1.
 # one_digit_decade: the wrong digit is the year's decade or century (1961 / 1991): the only
 # one-digit difference a same-name parent and child can show; reported apart so that a
 # caseworker sees it. Same weight; both are capped.
-# same_year_month: the day wrong in more than one keystroke: m ~0.003, u ~0.001: 1.5.
+# same_year_month: the day wrong in more than one keystroke: m ~0.0015, u ~0.001: 0.5.
 # one_digit also takes two neighbouring digits swapped within the day, month or year
 # (12 / 21: the other commonest keying slip), with the same m and u.
-DOB_WEIGHTS = np.array([14.3, 9.0, 5.0, 9.5, 5.0, 6.0, 1.5, 0.0, -14.0, -1.0, 5.0])
+DOB_WEIGHTS = np.array([14.3, 9.0, 5.0, 9.5, 5.0, 6.0, 0.5, 0.0, -18.0, -1.0, 5.0])
 
 # ---- gender ----------------------------------------------------------------------------------
 GD_AGREE, GD_DIFFERENT, GD_MISSING = range(3)

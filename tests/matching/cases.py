@@ -360,6 +360,12 @@ CASES: list[Case] = [
         {"date_of_birth": "different"},
     ),
     Case(
+        "father and son, common name",
+        I("David", "Jones", "1999-06-01"),
+        I("David", "Jones", "1968-02-14"),
+        "no_match",
+    ),
+    Case(
         "father and son, rare name",
         I("Gwendolyn", "Ashcombe", "1999-06-01"),
         I("Gwendolyn", "Ashcombe", "1968-02-14"),
