@@ -11,7 +11,7 @@ explained :class:`Candidate` objects.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -264,6 +264,8 @@ class Engine:
         out = []
         for cands in per_check:
             cands.sort(key=lambda c: (-c.probability, -c.weight, c.key))
+            if len(cands) > 1:
+                cands = _hold_ambiguous(cands, self.thresholds)
             band: Band = cands[0].band if cands else "no_match"
             out.append(MatchResult(band, tuple(cands), MATCHER_VERSION))
         return out
@@ -647,6 +649,33 @@ def _score(
         prob=prob,
         capped=capped,
     )
+
+
+def _hold_ambiguous(cands: list[Candidate], th: Thresholds) -> list[Candidate]:
+    """A check is at most one listed person: a `match` must also be the only likely one.
+
+    Each pair's probability is computed on its own; over a check's candidates, the
+    probability that the check is candidate i and no other is odds_i / (1 + sum of odds).
+    A candidate whose pair probability reaches `match` but whose share falls below the match
+    threshold (two listed namesakes, or a namesake beside the true entry) is held at
+    `possible`, and says so: a caseworker decides which, if any."""
+    odds = [min(c.probability, 1 - 1e-15) / (1 - min(c.probability, 1 - 1e-15)) for c in cands]
+    total = 1.0 + sum(odds)
+    out = []
+    for c, o in zip(cands, odds, strict=True):
+        if c.band == "match" and o / total < th.match:
+            line = FieldExplanation(
+                "band",
+                "held_at_possible",
+                0.0,
+                f"band: held at possible, not match, because {len(cands) - 1} other list "
+                f"{'entry matches' if len(cands) == 2 else 'entries match'} this check too "
+                f"(share of the probability {o / total:.3f}); a caseworker decides which, "
+                "if any",
+            )
+            c = replace(c, band="possible", fields=(*c.fields, line))
+        out.append(c)
+    return out
 
 
 def _held_at_possible(s: _Scored, j: int) -> FieldExplanation:

@@ -27,7 +27,7 @@ class Thresholds:
     """Probability thresholds: >= match is `match`, >= possible is `possible`."""
 
     match: float = 0.995
-    possible: float = 0.12
+    possible: float = 0.14
 
     def __post_init__(self) -> None:
         if not 0.0 < self.possible <= self.match <= 1.0:
@@ -80,7 +80,7 @@ SN_LEVELS = (
     "different",
     "one_edit",
 )
-# Exact and part: from the frequency (part = exact weight of the matched part - 1.5).
+# Exact and part: from the frequency (part = exact weight of the matched part - PART_COST).
 # one_edit: one keystroke apart (a letter replaced, inserted, dropped, or two neighbours
 # swapped), both surnames of 5+ letters, Jaro-Winkler below the high band (short names,
 # where one slip costs Jaro-Winkler most: Morin / Mqrin). m ~0.05 (a single typo), u ~0.005
@@ -88,7 +88,8 @@ SN_LEVELS = (
 # phonetic only (Reid / Reed, Knight / Night): different real surnames sound alike far more
 # often than one person's surname is re-spelt beyond Jaro-Winkler's reach: m ~0.01,
 # u ~0.0025: 2.0.
-SN_WEIGHTS = np.array([np.nan, np.nan, 6.5, 4.5, 2.0, 1.0, 0.0, -12.0, 3.5])
+# jaro_winkler_high (>= 0.92): m ~0.07 (a typo in a keyed surname), u ~0.002: about 5.
+SN_WEIGHTS = np.array([np.nan, np.nan, 6.5, 5.0, 2.0, 1.0, 0.0, -12.0, 3.5])
 
 # ---- middle names (only when both sides have some) ----------------------------------------
 MD_FULL, MD_INITIAL, MD_ONE_SIDE, MD_NONE, MD_DIFFERENT, MD_FOLD, MD_JW = range(7)
@@ -107,9 +108,11 @@ MD_LEVELS = (
 # one_side_only: middle names on one side only. m ~0.25 (a form filled without them), u ~0.5
 # (about two people in three have a middle name, so two different people show exactly one
 # side with middle names about half the time): -1.
+# exact: m ~0.7, u = the middle name's frequency, 2-5% for the commonest (Ann, Marie, John,
+# James): about 4.
 # different: both sides give a middle name and they are unrelated. m ~0.03 (a middle name
 # replaced or mis-keyed beyond recognition), u ~0.9: about -5.
-MD_WEIGHTS = np.array([3.0, 1.5, -1.0, 0.0, -5.0, 2.0, 1.0])
+MD_WEIGHTS = np.array([4.0, 1.5, -1.0, 0.0, -5.0, 2.0, 1.0])
 MD_JW_MIN = 0.85
 
 # ---- date of birth -------------------------------------------------------------------------
@@ -207,7 +210,9 @@ FN_EXACT_MIN = 6.0  # exact agreement always above any fuzzy level
 FN_EXACT_MAX = 12.0
 SN_EXACT_MIN = 7.0
 SN_EXACT_MAX = 15.0
-PART_COST = 1.5
+# A part of a double-barrelled or particled surname (Cooper in Parrish-Cooper): the part's
+# frequency as a whole surname understates how often it appears as a part of others.
+PART_COST = 2.5
 # Frequencies are counts over max(list rows, TF_MIN_ROWS): a small list is read as a sample
 # of a large population, so one entry in a list of 300 does not make a name "common".
 TF_MIN_ROWS = 50_000
