@@ -75,6 +75,27 @@ def test_two_listed_namesakes_both_reach_the_caseworker() -> None:
     assert probs == sorted(probs, reverse=True)
 
 
+def test_two_entries_matching_equally_well_are_both_held_for_a_caseworker() -> None:
+    """A check is at most one listed person: when two entries fit it equally well, neither
+    is a `match` on its own; both reach the caseworker, and the explanation says why."""
+    index = ListIndex()
+    index.add_many(background())
+    from tests.matching.cases import I
+
+    index.add("a", I("Gwendolyn", "Ashcombe", "1984-03-12"))
+    index.add("b", I("Gwendolyn", "Ashcombe", "1984-03-12"))
+    result = Engine(index).match(I("Gwendolyn", "Ashcombe", "1984-03-12"))
+    assert sorted(c.key for c in result.candidates) == ["a", "b"]
+    assert result.band == "possible"
+    for c in result.candidates:
+        assert c.band == "possible" and c.probability >= 0.995
+        band = [f for f in c.fields if f.field == "band"]
+        assert len(band) == 1 and "1 other list entry matches this check too" in band[0].detail
+    # One of them alone is a match.
+    index.remove("b")
+    assert Engine(index).match(I("Gwendolyn", "Ashcombe", "1984-03-12")).band == "match"
+
+
 def test_lists_filter() -> None:
     from matching.index import LIST_ADULTS, LIST_CHILDREN
     from tests.matching.cases import I
