@@ -42,6 +42,7 @@ from matching.index import (
     surname_ids,
 )
 from matching.model import MATCHER_VERSION, Band, Thresholds
+from matching.variants import is_direct
 from matching.vocab import IntArray, Overlay
 
 FloatArray = NDArray[np.float64]
@@ -437,6 +438,17 @@ def _nickname_mask(a: C.Side, b: C.Side, lex: Overlay) -> NDArray[np.bool_]:
     return out
 
 
+def _sibling_nicknames(
+    a_first: IntArray, b_first: IntArray, nickname: NDArray[np.bool_], lex: Overlay
+) -> NDArray[np.bool_]:
+    """Where the forenames are nickname-equivalent only through a third, full name."""
+    out: NDArray[np.bool_] = np.zeros(len(a_first), dtype=bool)
+    for j in np.flatnonzero(nickname).tolist():
+        x, y = lex.string(int(a_first[j])), lex.string(int(b_first[j]))
+        out[j] = not is_direct(x, y)
+    return out
+
+
 def _gender(given: IntArray, first: IntArray, lex: Overlay) -> IntArray:
     """The gender given, else the one the list shows for the forename (>= 95% of at least 5
     entries with a gender), else 0 (unknown)."""
@@ -625,6 +637,8 @@ def _score(
     # Forenames alike but for the first letter (Bryan / Ryan, Jayden / Hayden): how
     # siblings are named far more often than how a forename is mistyped.
     sibling = (fnb == M.FN_JW_HIGH) & (a.first_char[best] != b.first_char[best]) & ~swapped[best]
+    # Likewise two nicknames of one full name (Bobbie / Robbie, both of Robert).
+    sibling |= _sibling_nicknames(a.first[best], b.first[best], fnb == M.FN_NICKNAME, lex)
     capped = (
         np.isin(fnb, M.FN_NO_MATCH_BAND)
         | np.isin(snb, M.SN_NO_MATCH_BAND)
@@ -695,7 +709,11 @@ def _held_at_possible(s: _Scored, j: int) -> FieldExplanation:
             ("gender", "different", int(s.gd[j]) == M.GD_DIFFERENT),
             (
                 "forename",
-                "alike but for the first letter (as siblings' names often are)",
+                (
+                    "a nickname only through a third, full name (as siblings' names can be)"
+                    if fn == M.FN_NICKNAME
+                    else "alike but for the first letter (as siblings' names often are)"
+                ),
                 bool(s.sibling_forenames[j]),
             ),
         )

@@ -392,6 +392,13 @@ CASES: list[Case] = [
         {"forenames": "jaro_winkler_high"},
     ),
     Case(
+        "twins with two nicknames of one full name",
+        I("Bobbie", "Ashcombe", "1990-04-04"),
+        I("Robbie", "Ashcombe", "1990-04-04"),
+        "possible",
+        {"forenames": "nickname"},
+    ),
+    Case(
         "day digits swapped",
         I("Aoife", "Brennan", "1984-03-12"),
         I("Aoife", "Brennan", "1984-03-21"),
