@@ -16,6 +16,7 @@ from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.process import cpdist
 
 from matching import model as M
+from matching.variants import equivalents
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
@@ -91,6 +92,18 @@ def one_edit_mask(
         d = cpdist(a[ix], b[ix], scorer=OSA.distance, dtype=np.int32)
         out[ix] = d == 1
     return out
+
+
+def nickname_typo(a: str, b: str) -> bool:
+    """``a`` is one keystroke (OSA distance 1) from a nickname or equivalent of ``b``, or
+    ``b`` from one of ``a``'s; names of 3+ letters."""
+    if len(a) < 3 or len(b) < 3:
+        return False
+    for x, y in ((a, b), (b, a)):
+        for e in equivalents(y):
+            if len(e) >= 3 and OSA.distance(x, e, score_cutoff=1) <= 1:
+                return True
+    return False
 
 
 def forename_levels(a: Side, b: Side, nickname: BoolArray, jw: FloatArray) -> IntArray:
@@ -247,6 +260,7 @@ FN_TO_SN = np.array(
         M.SN_JW_MID,
         M.SN_MISSING,
         M.SN_DIFFERENT,
+        M.SN_DIFFERENT,
     ]
 )
 
@@ -346,6 +360,7 @@ _FN_TEXT = {
     "jaro_winkler_mid": "forenames somewhat similar ({a} vs {b})",
     "missing": "forename missing on one side",
     "different": "different forenames ({a} vs {b})",
+    "nickname_typo": "one keystroke from a nickname or equivalent of the other ({a} vs {b})",
 }
 _SN_TEXT = {
     "exact": "same surname ({a})",

@@ -256,7 +256,8 @@ class Engine:
         qa, qb = self._candidates(qt, lex, lists)
         prior = M.prior_log2(len(self.index))
         qa, qb = self._reachable(qa, qb, qt, et, prior)
-        s = _score(qa, qb, qt, et, lex, self.index.live_rows, prior)
+        floor = M.log2_odds(self.thresholds.possible)
+        s = _score(qa, qb, qt, et, lex, self.index.live_rows, prior, floor)
         keep = s.prob >= self.thresholds.possible
         per_check: list[list[Candidate]] = [[] for _ in identities]
         for j in np.flatnonzero(keep):
@@ -278,7 +279,9 @@ class Engine:
         ta = _query_table([a], lex)
         tb = _query_table([b], lex)
         zero = np.zeros(1, dtype=np.int64)
-        s = _score(zero, zero, ta, tb, lex, self.index.live_rows, M.prior_log2(len(self.index)))
+        prior = M.prior_log2(len(self.index))
+        floor = M.log2_odds(self.thresholds.possible)
+        s = _score(zero, zero, ta, tb, lex, self.index.live_rows, prior, floor)
         return _candidate(s, 0, "", ta, tb, lex, self.thresholds)
 
     # ---- blocking --------------------------------------------------------------------
@@ -515,7 +518,10 @@ def _score(
     lex: Overlay,
     live_rows: int,
     prior: float,
+    floor: float,
 ) -> _Scored:
+    """``floor``: the log2 odds of the `possible` threshold (pairs that cannot reach it are
+    not looked at more closely)."""
     n_cand = len(qa)
     # Expand each candidate to every pairing of its names.
     na = ta.row_count[qa].astype(np.int64)
@@ -568,6 +574,34 @@ def _score(
         ],
         M.SN_WEIGHTS[sn],
     )
+    # A nickname keyed with a slip (Sahuel / Sam): looked for only where the forenames are
+    # otherwise different, the dates of birth agree in full (two steps to agree on the
+    # forename is weak evidence: with another difference it is too weak to show a
+    # caseworker) and the pair could still reach `possible` with it.
+    dob_c = C.dob_levels(
+        ta.year[qa].astype(np.int64), ta.month[qa].astype(np.int64), ta.day[qa].astype(np.int64),
+        tb.year[qb].astype(np.int64), tb.month[qb].astype(np.int64), tb.day[qb].astype(np.int64),
+    )  # fmt: skip
+    reach = (
+        prior
+        + M.FN_WEIGHTS[M.FN_NICKNAME_TYPO]
+        + w_sn
+        + M.MD_WEIGHTS.max()
+        + M.DOB_WEIGHTS[dob_c][cand]
+        + M.GD_WEIGHTS.max()
+    )
+    typo = np.flatnonzero((fn == M.FN_DIFFERENT) & (dob_c[cand] == M.DOB_EXACT) & (reach >= floor))
+    if len(typo):
+        seen: dict[tuple[int, int], bool] = {}
+        hit = np.zeros(len(typo), dtype=bool)
+        pairs = zip(a.first[typo].tolist(), b.first[typo].tolist(), strict=True)
+        for k, (x, y) in enumerate(pairs):
+            got = seen.get((x, y))
+            if got is None:
+                got = seen[(x, y)] = C.nickname_typo(lex.string(x), lex.string(y))
+            hit[k] = got
+        fn[typo[hit]] = M.FN_NICKNAME_TYPO
+        w_fn[typo[hit]] = M.FN_WEIGHTS[M.FN_NICKNAME_TYPO]
     w_name = w_fn + w_md + w_sn
 
     # Forename and surname swapped: tried only where the straight pairing is weak.
@@ -619,10 +653,7 @@ def _score(
         best = order[first_of]
 
     # Date of birth and gender, per candidate.
-    dob = C.dob_levels(
-        ta.year[qa].astype(np.int64), ta.month[qa].astype(np.int64), ta.day[qa].astype(np.int64),
-        tb.year[qb].astype(np.int64), tb.month[qb].astype(np.int64), tb.day[qb].astype(np.int64),
-    )  # fmt: skip
+    dob = dob_c
     # No gender is inferred from a swapped pairing's "first" (a surname), nor across a
     # nickname: short forms cross the sexes (Tony / Antoinette, Jo / Joanne, Sam, Alex).
     no_infer = swapped[best] | (fn[best] == M.FN_NICKNAME)

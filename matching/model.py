@@ -27,7 +27,7 @@ class Thresholds:
     """Probability thresholds: >= match is `match`, >= possible is `possible`."""
 
     match: float = 0.995
-    possible: float = 0.14
+    possible: float = 0.15
 
     def __post_init__(self) -> None:
         if not 0.0 < self.possible <= self.match <= 1.0:
@@ -47,6 +47,7 @@ def prior_log2(list_size: int) -> float:
 # ---- forename (first forename) levels -------------------------------------------------
 FN_EXACT, FN_FOLD, FN_NICKNAME, FN_JW_HIGH, FN_INITIAL, FN_PHONETIC = 0, 1, 2, 3, 4, 5
 FN_MIDDLE_AS_FIRST, FN_JW_MID, FN_MISSING, FN_DIFFERENT = 6, 7, 8, 9
+FN_NICKNAME_TYPO = 10
 FN_LEVELS = (
     "exact",
     "transliteration",
@@ -58,13 +59,19 @@ FN_LEVELS = (
     "jaro_winkler_mid",
     "missing",
     "different",
+    "nickname_typo",
 )
 # Exact: m=0.80, u=frequency of the forename (see exact_weight).
 # initial: one side gives only an initial and it agrees: m ~0.05, u ~0.05 x 1/15: ~3.8.
 # middle_as_first: one side's first forename is the other's middle name (someone known by
 # a middle name): m ~0.02, u ~0.05 among candidates sharing a surname: -1.5 (always
 # capped at `possible`, so the weight only decides between `possible` and `no_match`).
-FN_WEIGHTS = np.array([np.nan, 5.5, 2.5, 4.3, 4.0, 2.0, -1.5, 0.5, 0.0, -16.0])
+# nickname_typo: one keystroke from a nickname or equivalent of the other forename (Sahuel /
+# Sam via Samuel, Pollhy / Pauline via Polly), both of 3+ letters: a nickname keyed with a
+# slip. m ~0.005, u ~0.002 among pairs already agreeing on surname and date: 1.0, always
+# capped at `possible` (siblings' names can be that close too); looked for only where the
+# full dates of birth agree.
+FN_WEIGHTS = np.array([np.nan, 5.5, 2.5, 4.3, 4.0, 2.0, -1.5, 0.5, 0.0, -16.0, 1.0])
 
 # ---- surname levels ----------------------------------------------------------------------
 SN_EXACT, SN_PART, SN_FOLD, SN_JW_HIGH, SN_PHONETIC, SN_JW_MID, SN_MISSING, SN_DIFFERENT = range(8)
@@ -168,7 +175,14 @@ GD_WEIGHTS = np.array([0.5, -4.0, 0.0])
 # see DOB_PARTIAL_Y below.
 # `phonetic` forenames (Gene / John, Gayle / Kyle, Jeanie / Joann) are how twins and other
 # siblings sharing a surname and a date of birth most often look: a caseworker decides.
-FN_NO_MATCH_BAND = (FN_DIFFERENT, FN_JW_MID, FN_MISSING, FN_MIDDLE_AS_FIRST, FN_PHONETIC)
+FN_NO_MATCH_BAND = (
+    FN_DIFFERENT,
+    FN_JW_MID,
+    FN_MISSING,
+    FN_MIDDLE_AS_FIRST,
+    FN_PHONETIC,
+    FN_NICKNAME_TYPO,
+)
 SN_NO_MATCH_BAND = (SN_DIFFERENT, SN_JW_MID, SN_MISSING)
 DOB_NO_MATCH_BAND = (
     DOB_DIFFERENT,

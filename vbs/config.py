@@ -27,7 +27,7 @@ class Settings(BaseSettings):
 
     # Matcher bands (match probability thresholds).
     match_threshold: float = Field(default=0.995, ge=0.0, le=1.0)
-    possible_threshold: float = Field(default=0.14, ge=0.0, le=1.0)
+    possible_threshold: float = Field(default=0.15, ge=0.0, le=1.0)
 
     # Batch limits.
     batch_max_rows: int = 100_000

@@ -399,6 +399,13 @@ CASES: list[Case] = [
         {"forenames": "nickname"},
     ),
     Case(
+        "a nickname keyed with a slip",
+        I("Sahuel", "Ashcombe", "1990-04-04"),
+        I("Sam", "Ashcombe", "1990-04-04"),
+        "possible",
+        {"forenames": "nickname_typo"},
+    ),
+    Case(
         "day digits swapped",
         I("Aoife", "Brennan", "1984-03-12"),
         I("Aoife", "Brennan", "1984-03-21"),
