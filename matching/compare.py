@@ -275,34 +275,37 @@ def dob_levels(
     exact = full & same_y & (am == bm) & (ad == bd)
     transposed = full & same_y & (am == bd) & (ad == bm) & (am != ad)
     off_by_one = full & (np.abs(ay - by) == 1) & (am == bm) & (ad == bd)
-    # One digit wrong: compare the eight digits of YYYYMMDD.
-    da = ay * 10000 + am * 100 + ad
-    db = by * 10000 + bm * 100 + bd
-    ndiff = np.zeros(len(ay), dtype=np.int64)
-    decade_or_century = np.zeros(len(ay), dtype=bool)
-    for k in range(8):
-        p = 10**k
-        differs = ((da // p) % 10) != ((db // p) % 10)
-        ndiff += differs
-        if k >= 5:  # digits 10^5..10^7 of YYYYMMDD: the year's decade and century
-            decade_or_century |= differs
-    # Or two neighbouring digits of one field swapped (12 / 21, 1985 / 1958), the other
-    # commonest keying slip; in the year's decade or century it counts as `decade`.
-    swap = np.zeros(len(ay), dtype=bool)
-    swap_decade = np.zeros(len(ay), dtype=bool)
-    two = full & (ndiff == 2)
-    if two.any():
+    # One digit wrong, or two neighbouring digits of one field swapped (12 / 21, 1985 / 1958,
+    # the other commonest keying slip): both change exactly one of year, month and day, so
+    # the eight digits of YYYYMMDD are compared only for such pairs (few of all candidates).
+    # A slip in the year's decade or century digit counts as `decade` (a parent's year).
+    one_digit = np.zeros(len(ay), dtype=bool)
+    one_digit_decade = np.zeros(len(ay), dtype=bool)
+    nfields = (ay != by).astype(np.int8) + (am != bm) + (ad != bd)
+    ix = np.flatnonzero(full & (nfields == 1))
+    if len(ix):
+        da = ay[ix] * 10000 + am[ix] * 100 + ad[ix]
+        db = by[ix] * 10000 + bm[ix] * 100 + bd[ix]
+        dig_a = [(da // 10**k) % 10 for k in range(8)]
+        dig_b = [(db // 10**k) % 10 for k in range(8)]
+        differs = [x != y for x, y in zip(dig_a, dig_b, strict=True)]
+        ndiff = np.sum(differs, axis=0)
+        decade_or_century = differs[5] | differs[6] | differs[7]
+        swap = np.zeros(len(ix), dtype=bool)
+        swap_decade = np.zeros(len(ix), dtype=bool)
         for k in (0, 2, 4, 5, 6):  # pairs (k, k+1) inside DD, MM or YYYY
-            lo, hi = 10**k, 10 ** (k + 1)
-            a0, a1 = (da // lo) % 10, (da // hi) % 10
-            b0, b1 = (db // lo) % 10, (db // hi) % 10
-            hit = two & (a0 == b1) & (a1 == b0) & (a0 != a1)
+            hit = (
+                (ndiff == 2)
+                & (dig_a[k] == dig_b[k + 1])
+                & (dig_a[k + 1] == dig_b[k])
+                & (dig_a[k] != dig_a[k + 1])
+            )
             if k >= 4:
                 swap_decade |= hit
             else:
                 swap |= hit
-    one_digit = full & (((ndiff == 1) & ~decade_or_century) | swap)
-    one_digit_decade = full & (((ndiff == 1) & decade_or_century) | swap_decade)
+        one_digit[ix] = ((ndiff == 1) & ~decade_or_century) | swap
+        one_digit_decade[ix] = ((ndiff == 1) & decade_or_century) | swap_decade
     same_ym = full & same_y & (am == bm)
     partial = ~full
     months_ok = (am == 0) | (bm == 0) | (am == bm)
