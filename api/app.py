@@ -18,6 +18,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import redis
 from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
@@ -74,6 +75,18 @@ class AppState:
     matcher: Any = None
     # The batch queue (RQ, ids only): api.routes.batches enqueues after its commit.
     batch_queue: Any = None
+    # Connection slots of the requests (see api.deps.get_conn and request_slots below).
+    db_slots: anyio.Semaphore | None = None
+
+
+# Connections kept back from requests for the process's own work: the audit checkpoint,
+# /readyz, the matcher's warm-up, and the second connection of a batch upload or download.
+DB_RESERVED_CONNECTIONS = 2
+
+
+def request_slots(pool_max: int) -> int:
+    """How many requests may hold a pooled connection at once (``api.deps.get_conn``)."""
+    return max(1, pool_max - DB_RESERVED_CONNECTIONS)
 
 
 def redis_client(settings: Settings) -> redis.Redis:
@@ -131,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with ExitStack() as stack:
             state = open_core(conf, stack)
             app.state.vbs = state
+            state.db_slots = anyio.Semaphore(request_slots(conf.db_pool_max))
             # --- other parts' startup goes here (the matcher holder, the queue...) -------
             # Set fields on `state`, add readiness checks to `state.readiness_checks`, and
             # register cleanup with `stack.callback(...)` (run in reverse order at shutdown).

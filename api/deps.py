@@ -4,6 +4,15 @@ Transactions: ``ConnDep`` is a pooled connection in autocommit mode; an endpoint
 writes in ``with conn.transaction():`` (commit happens inside the endpoint, before the
 response) and records its audit event last inside that block.
 
+Connections and threads: a request holds its connection from the first dependency that
+needs it to the end of the request, and in between hops several times through the thread
+pool (authentication, quota, the endpoint). So a request waits for a connection *slot* on
+the event loop (``AppState.db_slots``: ``api.app.request_slots`` of the pool), never in a
+worker thread: if threads waited in the pool's ``getconn``, they could fill the thread pool
+while the requests holding the connections waited for a thread to go on with, and nothing
+moved until the pool timed out (a 503 after 10 s). A slot means a free connection, so
+``getconn`` then returns at once; waiting longer than the pool timeout answers 503.
+
 Who: ``PrincipalDep`` accepts ``Authorization: Bearer <api key>`` or the session cookie.
 A cookie-authenticated unsafe request must carry the session's CSRF token
 (:mod:`api.security`). Role dependencies refuse with 403 and an audit event; API keys never
@@ -13,19 +22,22 @@ no credentials at all answers 401 without an audit event.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
+import anyio
+import anyio.to_thread
 import psycopg
 import redis
 from fastapi import Depends, Request
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 from starlette.concurrency import run_in_threadpool
 
-from api.app import AppState
+from api.app import AppState, request_slots
 from api.security import check_csrf
 from vbs.audit import AuditLog
 from vbs.config import Settings
+from vbs.db import POOL_TIMEOUT_S
 from vbs.errors import Forbidden, Unauthorized
 from vbs.principal import Principal
 from vbs.services import auth
@@ -63,18 +75,46 @@ RedisDep = Annotated[redis.Redis, Depends(get_redis)]
 AuditDep = Annotated[AuditLog, Depends(get_audit)]
 
 
-def get_conn(pool: PoolDep) -> Iterator[psycopg.Connection]:
-    """One pooled connection per request, autocommit: use ``with conn.transaction():``."""
-    with pool.connection() as conn:
+def _checkout(pool: ConnectionPool) -> psycopg.Connection:
+    conn = pool.getconn()
+    try:
         conn.autocommit = True
+    except BaseException:
+        pool.putconn(conn)
+        raise
+    return conn
+
+
+def _checkin(pool: ConnectionPool, conn: psycopg.Connection) -> None:
+    if not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        conn.autocommit = False
+    pool.putconn(conn)
+
+
+async def get_conn(state: StateDep) -> AsyncIterator[psycopg.Connection]:
+    """One pooled connection per request, autocommit: use ``with conn.transaction():``.
+
+    The wait for a connection happens on the event loop (a slot), not in a worker thread."""
+    slots = state.db_slots
+    if slots is None:  # the lifespan sets it; an app state built by hand gets one here
+        slots = state.db_slots = anyio.Semaphore(request_slots(state.settings.db_pool_max))
+    try:
+        with anyio.fail_after(POOL_TIMEOUT_S):
+            await slots.acquire()
+    except TimeoutError:
+        raise PoolTimeout("no database connection became free in time") from None
+    try:
+        conn = await anyio.to_thread.run_sync(_checkout, state.pool)
         try:
             yield conn
         finally:
-            if (
-                not conn.closed
-                and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-            ):
-                conn.autocommit = False
+            # Giving the connection back must not wait for a free worker thread.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(
+                    _checkin, state.pool, conn, limiter=anyio.CapacityLimiter(1)
+                )
+    finally:
+        slots.release()
 
 
 ConnDep = Annotated[psycopg.Connection, Depends(get_conn)]

@@ -17,6 +17,8 @@ from vbs import embedded
 from vbs.config import Settings
 
 DEFAULT_DATABASE = "vbs"
+# How long a caller waits for a pooled connection before giving up (the API answers 503).
+POOL_TIMEOUT_S = 10.0
 
 
 def owner_conninfo(settings: Settings) -> str:
@@ -53,7 +55,7 @@ def open_pool(conninfo: str, *, min_size: int = 2, max_size: int = 10) -> Connec
         min_size=min_size,
         max_size=max_size,
         open=False,
-        timeout=10.0,
+        timeout=POOL_TIMEOUT_S,
         kwargs={"autocommit": False},
         check=ConnectionPool.check_connection,
     )
