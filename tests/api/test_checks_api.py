@@ -12,8 +12,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import AppState
-from matching.engine import MatchResult
-from matching.identity import Identity
 from tests.api.conftest import Accounts, bar
 from tests.vbs.checks_support import FaultyHolder
 from vbs.config import Settings
@@ -190,13 +188,13 @@ def test_database_down_mid_check_is_503_and_nothing_written(
     client: TestClient, accounts: Accounts, app_state: AppState, owner_url: str
 ) -> None:
     class KillingHolder(MatcherHolder):
-        def match(
-            self, conn: psycopg.Connection[Any], identity: Identity, lists: int
-        ) -> tuple[MatchResult, int]:
-            result = super().match(conn, identity, lists)
+        """Kills the request's database session once the match has read what it needs."""
+
+        def prepare(self, conn: psycopg.Connection[Any]) -> int:
+            version = super().prepare(conn)
             with psycopg.connect(owner_url, autocommit=True) as admin:
                 admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
-            return result
+            return version
 
     original = app_state.matcher
     app_state.matcher = KillingHolder(MatcherHolder.from_settings(app_state.settings).thresholds)

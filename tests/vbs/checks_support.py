@@ -141,16 +141,12 @@ class FaultyHolder(MatcherHolder):
 
     fail = True
 
-    def match(
-        self, conn: psycopg.Connection[Any], identity: Identity, lists: int
-    ) -> tuple[MatchResult, int]:
+    def match_now(self, identity: Identity, lists: int) -> tuple[MatchResult, int]:
         if self.fail:
             raise RuntimeError("injected matcher fault")
-        return super().match(conn, identity, lists)
+        return super().match_now(identity, lists)
 
-    def match_many(
-        self, conn: psycopg.Connection[Any], identities: Any, lists: Any
-    ) -> tuple[list[MatchResult], int]:
+    def match_many_now(self, identities: Any, lists: Any) -> tuple[list[MatchResult], int]:
         if self.fail:
             raise RuntimeError("injected matcher fault")
-        return super().match_many(conn, identities, lists)
+        return super().match_many_now(identities, lists)

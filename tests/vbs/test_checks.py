@@ -10,8 +10,6 @@ import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
-from matching.engine import MatchResult
-from matching.identity import Identity
 from tests.vbs.checks_support import (
     Actors,
     FaultyHolder,
@@ -27,7 +25,7 @@ from vbs.repo import checks as check_repo
 from vbs.repo import reviews as review_repo
 from vbs.services import checks
 from vbs.services.checks import BatchRowInput
-from vbs.services.matcher_holder import MatcherHolder
+from vbs.services.matcher_holder import MatcherHolder, MatchOutcome
 
 
 def count(conn: psycopg.Connection[Any], table: str) -> int:
@@ -168,15 +166,13 @@ def test_database_down_mid_check_writes_nothing(
     db: ConnectionPool, owner_url: str, audit: AuditLog, actors: Actors
 ) -> None:
     class KillingHolder(MatcherHolder):
-        """Kills its own database session from another connection while matching."""
+        """Kills its own database session from another connection before matching."""
 
-        def match(
-            self, conn: psycopg.Connection[Any], identity: Identity, lists: int
-        ) -> tuple[MatchResult, int]:
-            result = super().match(conn, identity, lists)
+        def prepare(self, conn: psycopg.Connection[Any]) -> int:
+            version = super().prepare(conn)
             with psycopg.connect(owner_url, autocommit=True) as admin:
                 admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
-            return result
+            return version
 
     holder = KillingHolder(new_holder().thresholds)
     with pytest.raises(psycopg.OperationalError), transaction(db) as conn:
@@ -307,3 +303,136 @@ def test_batch_rows_matcher_fault_is_incomplete(
     with db.connection() as conn:
         settled = checks.retry_incomplete(conn, holder, audit, batch_id=batch_id)
     assert settled == {"clear": 1}
+
+
+# --- the check path's concurrency: match first, then one short transaction ---------------
+
+
+def test_a_check_matches_with_no_transaction_open(
+    db: ConnectionPool, audit: AuditLog, actors: Actors
+) -> None:
+    """With an autocommit connection (the API's), nothing is open while the matcher runs."""
+    seen: list[psycopg.pq.TransactionStatus] = []
+
+    with db.connection() as conn:
+        conn.autocommit = True
+
+        class Watching(MatcherHolder):
+            def match_request_now(self, req: checks.CheckRequest) -> MatchOutcome:
+                seen.append(conn.info.transaction_status)
+                return super().match_request_now(req)
+
+        res = checks.run_check(
+            conn, Watching(new_holder().thresholds), audit, actors.employer, request()
+        )
+        conn.autocommit = False
+    assert res.outcome == "clear"
+    assert seen == [psycopg.pq.TransactionStatus.IDLE]
+
+
+def test_a_list_change_between_match_and_commit_is_matched_again(
+    db: ConnectionPool, audit: AuditLog, actors: Actors
+) -> None:
+    """The person is barred (version 1) after the match at version 0 and before the check's
+    transaction: the check sees the newer version under its lock and matches again."""
+    holder = new_holder()
+    with transaction(db) as conn:  # build the index at version 0
+        checks.run_check(conn, holder, audit, actors.employer, request(surname="Nobody"))
+
+    matches: list[int] = []
+
+    class BarredMeanwhile(MatcherHolder):
+        def match_request_now(self, req: checks.CheckRequest) -> MatchOutcome:
+            out = super().match_request_now(req)
+            matches.append(out.list_version)
+            if len(matches) == 1:
+                bar(db, audit, "Alice Mary", "Oyelaran", "1980-03-12")
+            return out
+
+    racing = BarredMeanwhile(holder.thresholds)
+    with db.connection() as conn:
+        conn.autocommit = True
+        res = checks.run_check(conn, racing, audit, actors.employer, request())
+        conn.autocommit = False
+    assert matches == [0, 1]
+    assert res.outcome == "barred" and res.list_version == 1
+    with transaction(db) as conn:
+        row = check_repo.get_check(conn, res.id)
+        detail = [d for a, o, d in audit_rows(conn) if a == "check.create" and o == str(res.id)]
+    assert row is not None and row.outcome == "barred" and row.list_version == 1
+    assert len(detail) == 1 and '"list_version": 1' in detail[0]
+
+
+def test_a_check_whose_list_version_holds_is_matched_once(
+    db: ConnectionPool, audit: AuditLog, actors: Actors
+) -> None:
+    bar(db, audit, "Alice Mary", "Oyelaran", "1980-03-12")
+
+    class Counting(MatcherHolder):
+        calls = 0
+
+        def match_request_now(self, req: checks.CheckRequest) -> MatchOutcome:
+            self.calls += 1
+            return super().match_request_now(req)
+
+    holder = Counting(new_holder().thresholds)
+    with db.connection() as conn:
+        conn.autocommit = True
+        res = checks.run_check(conn, holder, audit, actors.employer, request())
+        conn.autocommit = False
+    assert res.outcome == "barred" and holder.calls == 1
+
+
+def test_a_check_on_an_idle_connection_not_in_autocommit_commits(
+    db: ConnectionPool, audit: AuditLog, actors: Actors
+) -> None:
+    """The match's read must not leave an implicit transaction that swallows the check."""
+    with db.connection() as conn:
+        res = checks.run_check(conn, new_holder(), audit, actors.employer, request())
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    with transaction(db) as conn:
+        assert check_repo.get_check(conn, res.id) is not None
+
+
+def test_concurrent_checks_and_a_bar_are_all_recorded_with_a_valid_chain(
+    db: ConnectionPool, audit: AuditLog, actors: Actors
+) -> None:
+    """Many checks at once on one holder (as in an API process), a bar in the middle: each
+    check has one row and one audit event, and the chain verifies."""
+    holder = new_holder()
+    with transaction(db) as conn:
+        holder.load(conn)
+    results: list[checks.CheckResult] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(9)
+
+    def one(i: int) -> None:
+        try:
+            start.wait(10)
+            for j in range(5):
+                with db.connection() as conn:
+                    conn.autocommit = True
+                    req = request(reference=f"C-{i}-{j}")
+                    results.append(checks.run_check(conn, holder, audit, actors.employer, req))
+                    conn.autocommit = False
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    start.wait(10)
+    bar(db, audit, "Alice Mary", "Oyelaran", "1980-03-12")
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert len(results) == 40
+    with transaction(db) as conn:
+        assert count(conn, "identity_check") == 40
+        events = [str(o) for a, o, _ in audit_rows(conn) if a == "check.create"]
+    assert sorted(events) == sorted(str(r.id) for r in results)
+    for r in results:  # before the bar clear at version 0, after it barred at version 1
+        assert (r.outcome, r.list_version) in {("clear", 0), ("barred", 1)}
+    with db.connection() as conn:
+        report = audit.verify(conn)
+    assert report.ok, report.summary()

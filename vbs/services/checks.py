@@ -1,15 +1,20 @@
 """Checks: one identity against the barred lists its workforce covers, recorded with its
 explained result; outcomes ``clear``, ``barred``, ``under_review`` or ``incomplete``.
 
-Flow of :func:`run_check` (inside the caller's transaction, or its own):
+Flow of :func:`run_check`:
 
 1. validate the request (field-named errors, never personal data in them);
-2. match with the process's :class:`MatcherHolder` (fresh to the committed list version);
-3. share-lock the list version (``list_state``); if a newer version committed meanwhile,
-   match again, so the recorded ``list_version`` is the newest committed one and the check
-   commits before any newer version can (continuous screening relies on this);
-4. write the check, its candidates, a review item (``possible``) and an alert
+2. match with the process's :class:`MatcherHolder`: read the committed list version (and
+   apply new list changes to the index), then match, which needs no database; with a
+   connection in autocommit (the API's) no transaction is open meanwhile;
+3. one short transaction: share-lock the list version (``list_state``); if a newer version
+   committed since the match, match again (the version cannot move while the lock is held),
+   so the recorded ``list_version`` is the newest committed one and the check commits
+   before any newer version can (continuous screening relies on this); then write the
+   check, its candidates, a review item (``possible``) and an alert
    (``barred``/``under_review``), and last the audit event (its lock is held to commit).
+
+Called inside the caller's open transaction, all of it runs in that transaction.
 
 A matcher fault after validation records the check as ``incomplete`` (never ``clear``);
 :func:`retry_incomplete` settles it later. A database fault raises and the caller's
@@ -19,7 +24,8 @@ transaction rolls back: nothing half-written.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -158,33 +164,63 @@ def _new_check(
     )
 
 
-def _match_locked(
+def _fresh_match(
     conn: psycopg.Connection[Any], holder: MatcherHolder, request: CheckRequest
 ) -> MatchOutcome | None:
-    """Match, then share-lock the list version, matching again if it moved.
-
-    Returns None on a matcher fault (the check is then ``incomplete``). Database errors
-    propagate.
-    """
-    outcome = _safe_match(conn, holder, request)
-    for _ in range(3):
-        locked = repo.lock_list_version(conn)
-        if outcome is None or outcome.list_version == locked:
-            return outcome
-        outcome = _safe_match(conn, holder, request)
-    return outcome if outcome is not None and outcome.list_version == locked else None
-
-
-def _safe_match(
-    conn: psycopg.Connection[Any], holder: MatcherHolder, request: CheckRequest
-) -> MatchOutcome | None:
+    """Match at the committed list version (the database read first, then the matching,
+    which needs none). None on a matcher fault (the check is then ``incomplete``); database
+    errors propagate."""
     try:
-        return holder.match_request(conn, request)
+        holder.prepare(conn)
+        return holder.match_request_now(request)
     except psycopg.Error:
         raise
     except Exception as exc:  # a matcher fault: fail closed to `incomplete`
         log.error("matcher fault during a check: %s", type(exc).__name__)
         return None
+
+
+def _at_locked_version(
+    conn: psycopg.Connection[Any],
+    holder: MatcherHolder,
+    request: CheckRequest,
+    match: MatchOutcome | None,
+) -> MatchOutcome | None:
+    """Share-lock the list version (in the caller's transaction); match again if a newer
+    version committed since ``match`` was made. None (``incomplete``) on a matcher fault."""
+    locked = repo.lock_list_version(conn)
+    if match is None or match.list_version == locked:
+        return match
+    # A list change committed after the match: match at the locked version (it cannot move
+    # while the lock is held, so the holder's fresh version is this one).
+    again = _fresh_match(conn, holder, request)
+    if again is not None and again.list_version != locked:
+        log.error(
+            "matcher at list version %d after the lock on version %d", again.list_version, locked
+        )
+        return None
+    return again
+
+
+def _match_locked(
+    conn: psycopg.Connection[Any], holder: MatcherHolder, request: CheckRequest
+) -> MatchOutcome | None:
+    """Match, then share-lock the list version, matching again if it moved (all in the
+    caller's transaction)."""
+    return _at_locked_version(conn, holder, request, _fresh_match(conn, holder, request))
+
+
+@contextmanager
+def _before_writing(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """Where a check's match reads the database: as it comes in autocommit or in the
+    caller's open transaction; on an idle connection that is not in autocommit, in a short
+    transaction of its own, so that the check's writing transaction is a real one (not a
+    savepoint of an implicit transaction nobody commits)."""
+    if conn.autocommit or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        yield
+    else:
+        with conn.transaction():
+            yield
 
 
 def _write_result(
@@ -219,8 +255,11 @@ def run_check(
     if errors:
         raise ValidationFailed(errors)
     org_id = principal.org_id
+    # Match first, holding no transaction: the matcher needs only the committed version.
+    with _before_writing(conn):
+        first = _fresh_match(conn, holder, request)
     with conn.transaction():
-        match = _match_locked(conn, holder, request)
+        match = _at_locked_version(conn, holder, request, first)
         outcome = outcome_for_band(match.band) if match is not None else "incomplete"
         check_id, checked_at = repo.insert_check(
             conn,

@@ -6,20 +6,27 @@ the current list version (one cheap query) and, if it moved, applies ``changes_s
 the index (adds and removes), never rebuilding it. So a check that starts after a bar is
 committed, by any process, sees it; a removal likewise.
 
-Thread-safe: a lock is held around refresh + match (the index is not safe to mutate while
-another thread scores against it).
+Thread-safe, and matching is not serialised: any number of threads match at once under a
+readers-writer lock, and only applying list changes takes it exclusively (briefly: the
+changes are read from the database before). The index is settled whenever it changes (a
+grown delta merged, the delta's sort order built), so a lookup never changes it. The
+database work (the committed version, the changes) and the matching are separate calls
+(:meth:`MatcherHolder.prepare`, :meth:`MatcherHolder.match_now`), so a caller can match
+while holding no transaction: the matching itself needs no connection.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import numpy as np
 import psycopg
 
 from matching.engine import Candidate, Engine, MatchResult
@@ -141,12 +148,63 @@ def _candidate(rank: int, c: Candidate) -> NewCandidate:
     )
 
 
+class ReadWriteLock:
+    """Many readers at once, or one writer; a waiting writer holds back new readers (so a
+    refresh is not starved by a stream of checks). Not re-entrant: a reader must not ask
+    again, nor for the write lock."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._writer = False
+        self._writers_waiting = 0
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if self._readers == 0:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        with self._cond:
+            self._writers_waiting += 1
+            try:
+                while self._writer or self._readers:
+                    self._cond.wait()
+            finally:
+                self._writers_waiting -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+def settle(index: ListIndex) -> None:
+    """Do now what the index would otherwise do lazily at a lookup (merge a grown delta,
+    sort the delta), so that lookups only read it. Call under the write lock."""
+    empty = np.zeros(0, dtype=np.int64)
+    index.lookup(empty, empty)
+
+
 class MatcherHolder:
     """One per process; see the module docstring."""
 
     def __init__(self, thresholds: Thresholds) -> None:
         self._thresholds = thresholds
-        self._lock = threading.RLock()
+        self._update = threading.Lock()  # one build or refresh at a time
+        self._rw = ReadWriteLock()  # matching reads the index; applying changes writes it
         self._index: ListIndex | None = None
         self._engine: Engine | None = None
         self._version: int | None = None
@@ -171,50 +229,72 @@ class MatcherHolder:
 
     @property
     def size(self) -> int:
-        return len(self._index) if self._index is not None else 0
+        index = self._index
+        return len(index) if index is not None else 0
 
     # --- keeping fresh -----------------------------------------------------------------
 
     def load(self, conn: psycopg.Connection[Any]) -> int:
         """Build the index from the active list (once per process); returns its version."""
-        with self._lock:
+        with self._update:
             if self._index is not None:
-                return self.refresh(conn)
-            index = ListIndex()
-            with conn.transaction():
-                active = list_repo.load_active(conn)
-                batch: list[tuple[Any, Identity, int]] = []
-                for entry in active.entries:
-                    batch.append((str(entry.id), entry_identity(entry), index_lists(entry.lists)))
-                    if len(batch) >= 10_000:
-                        index.add_many(batch)
-                        batch = []
-                if batch:
-                    index.add_many(batch)
-            self._index = index
-            self._engine = Engine(index, self._thresholds)
-            self._version = active.version
-            self.rebuilds += 1
-            log.info(
-                "matcher index built: %d entries at list version %d", len(index), active.version
-            )
-            return active.version
+                return self._apply_changes(conn, None)
+            return self._build(conn)
 
     def refresh(self, conn: psycopg.Connection[Any], current: int | None = None) -> int:
         """Bring the index up to the committed list version (adds/removes, no rebuild).
 
-        ``current`` is the committed version when the caller has just read it (outside the
-        lock, so that concurrent checks do not queue behind one another's round trip)."""
-        with self._lock:
+        ``current`` is the committed version when the caller has just read it (outside any
+        lock, so that concurrent checks do not queue behind one another's round trip). Up
+        to date already: no lock at all."""
+        version = self._version
+        if current is not None and version is not None and current <= version:
+            return version
+        with self._update:
             if self._index is None or self._version is None:
-                return self.load(conn)
-            if current is None:
-                current = list_repo.current_version(conn)
-            if current <= self._version:
-                return self._version
-            changes = list_repo.changes_since(conn, self._version)
-            index = self._index
-            newest = current
+                return self._build(conn)
+            return self._apply_changes(conn, current)
+
+    def prepare(self, conn: psycopg.Connection[Any]) -> int:
+        """The database half of a match: read the committed list version and bring the
+        index up to it (building it the first time). Returns the index's version."""
+        return self.refresh(conn, self._committed_version(conn))
+
+    def _build(self, conn: psycopg.Connection[Any]) -> int:
+        """Build the index (caller holds ``_update``); matching waits only for the swap."""
+        index = ListIndex()
+        with conn.transaction():
+            active = list_repo.load_active(conn)
+            batch: list[tuple[Any, Identity, int]] = []
+            for entry in active.entries:
+                batch.append((str(entry.id), entry_identity(entry), index_lists(entry.lists)))
+                if len(batch) >= 10_000:
+                    index.add_many(batch)
+                    batch = []
+            if batch:
+                index.add_many(batch)
+        index.compact()  # one sorted array: lookups only read it
+        settle(index)
+        with self._rw.write():
+            self._index = index
+            self._engine = Engine(index, self._thresholds)
+            self._version = active.version
+        self.rebuilds += 1
+        log.info("matcher index built: %d entries at list version %d", len(index), active.version)
+        return active.version
+
+    def _apply_changes(self, conn: psycopg.Connection[Any], current: int | None) -> int:
+        """Apply the list changes since the index's version (caller holds ``_update``)."""
+        assert self._index is not None and self._version is not None
+        if current is None:
+            current = list_repo.current_version(conn)
+        if current <= self._version:
+            return self._version
+        # Read the changes first: matching goes on meanwhile.
+        changes = list_repo.changes_since(conn, self._version)
+        index = self._index
+        newest = current
+        with self._rw.write():
             adds: list[tuple[str, Identity, int]] = []
             try:
                 for change in changes:
@@ -233,12 +313,13 @@ class MatcherHolder:
                     self.changes_applied += 1
                 if adds:
                     index.add_many(adds)
+                settle(index)
             except Exception:
                 # Half-applied: drop the index so the next match builds it afresh.
                 self._index = self._engine = self._version = None
                 raise
             self._version = newest
-            return newest
+        return newest
 
     def _committed_version(self, conn: psycopg.Connection[Any]) -> int | None:
         """The committed list version, read without the lock (None before the first build)."""
@@ -246,15 +327,31 @@ class MatcherHolder:
 
     # --- matching ----------------------------------------------------------------------
 
+    def match_now(self, identity: Identity, lists: int) -> tuple[MatchResult, int]:
+        """Match one identity against the index as it is (no database); returns the
+        result and the list version it was matched at. Many threads may match at once."""
+        with self._rw.read():
+            engine, version = self._engine, self._version
+            if engine is None or version is None:
+                raise RuntimeError("the matcher index is not built")
+            return engine.match(identity, lists), version
+
+    def match_many_now(
+        self, identities: Sequence[Identity], lists: Sequence[int] | int
+    ) -> tuple[list[MatchResult], int]:
+        """:meth:`match_now` for many identities (one list version for all)."""
+        with self._rw.read():
+            engine, version = self._engine, self._version
+            if engine is None or version is None:
+                raise RuntimeError("the matcher index is not built")
+            return match_grouped(engine, identities, lists), version
+
     def match(
         self, conn: psycopg.Connection[Any], identity: Identity, lists: int
     ) -> tuple[MatchResult, int]:
         """Match one identity against the lists given, fresh to the committed version."""
-        current = self._committed_version(conn)
-        with self._lock:
-            version = self.refresh(conn, current)
-            assert self._engine is not None
-            return self._engine.match(identity, lists), version
+        self.prepare(conn)
+        return self.match_now(identity, lists)
 
     def match_many(
         self,
@@ -264,20 +361,24 @@ class MatcherHolder:
     ) -> tuple[list[MatchResult], int]:
         """Match many identities (a batch chunk) at one list version; ``lists`` is one
         value for all or one per identity."""
-        current = self._committed_version(conn)
-        with self._lock:
-            version = self.refresh(conn, current)
-            assert self._engine is not None
-            return match_grouped(self._engine, identities, lists), version
+        self.prepare(conn)
+        return self.match_many_now(identities, lists)
 
     def score_pair(self, a: Identity, b: Identity) -> Candidate:
         """Score two identities directly (the caseworker's side-by-side view)."""
-        engine = self._engine or Engine(ListIndex(), self._thresholds)
-        return engine.score_pair(a, b)
+        with self._rw.read():
+            engine = self._engine or Engine(ListIndex(), self._thresholds)
+            return engine.score_pair(a, b)
 
     # --- for the checks service --------------------------------------------------------
 
     def match_request(self, conn: psycopg.Connection[Any], request: CheckRequest) -> MatchOutcome:
+        """:meth:`prepare`, then :meth:`match_request_now`."""
+        self.prepare(conn)
+        return self.match_request_now(request)
+
+    def match_request_now(self, request: CheckRequest) -> MatchOutcome:
+        """Match a check's identity against the index as it is (no database)."""
         identity = request_identity(
             request.forenames,
             request.surname,
@@ -285,7 +386,7 @@ class MatcherHolder:
             request.previous_names,
             request.gender,
         )
-        result, version = self.match(conn, identity, lists_for_workforce(request.workforce))
+        result, version = self.match_now(identity, lists_for_workforce(request.workforce))
         return to_outcome(result, version)
 
     def match_requests(
