@@ -10,7 +10,7 @@ explained :class:`Candidate` objects.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -267,8 +267,8 @@ class Engine:
         out = []
         for cands in per_check:
             cands.sort(key=lambda c: (-c.probability, -c.weight, c.key))
-            if len(cands) > 1:
-                cands = _hold_ambiguous(cands, self.thresholds)
+            if len(cands) > 1 and cands[0].band == "match":
+                cands = _hold_ambiguous(cands, self.thresholds, self._same_person)
             band: Band = cands[0].band if cands else "no_match"
             out.append(MatchResult(band, tuple(cands), MATCHER_VERSION))
         return out
@@ -283,6 +283,19 @@ class Engine:
         floor = M.log2_odds(self.thresholds.possible)
         s = _score(zero, zero, ta, tb, lex, self.index.live_rows, prior, floor)
         return _candidate(s, 0, "", ta, tb, lex, self.thresholds)
+
+    def _same_person(self, key_a: str, key_b: str) -> bool:
+        """Do two list entries match each other (a person listed twice)?"""
+        idx = self.index
+        ea, eb = idx.entry_of(key_a), idx.entry_of(key_b)
+        if ea is None or eb is None:
+            return False
+        et = _index_table(idx)
+        prior = M.prior_log2(len(idx))
+        floor = M.log2_odds(self.thresholds.possible)
+        qa, qb = np.array([ea], dtype=np.int64), np.array([eb], dtype=np.int64)
+        s = _score(qa, qb, et, et, Overlay(idx.vocab), idx.live_rows, prior, floor)
+        return M.band_of(float(s.prob[0]), bool(s.capped[0]), self.thresholds) == "match"
 
     # ---- blocking --------------------------------------------------------------------
 
@@ -701,19 +714,32 @@ def _score(
     )
 
 
-def _hold_ambiguous(cands: list[Candidate], th: Thresholds) -> list[Candidate]:
+def _hold_ambiguous(
+    cands: list[Candidate], th: Thresholds, same_person: Callable[[str, str], bool]
+) -> list[Candidate]:
     """A check is at most one listed person: a `match` must also be the only likely one.
 
     Each pair's probability is computed on its own; over a check's candidates, the
     probability that the check is candidate i and no other is odds_i / (1 + sum of odds).
     A candidate whose pair probability reaches `match` but whose share falls below the match
     threshold (two listed namesakes, or a namesake beside the true entry) is held at
-    `possible`, and says so: a caseworker decides which, if any."""
+    `possible`, and says so: a caseworker decides which, if any. Entries that match each
+    other (one person listed twice) do not compete: they are the same answer."""
     odds = [min(c.probability, 1 - 1e-15) / (1 - min(c.probability, 1 - 1e-15)) for c in cands]
     total = 1.0 + sum(odds)
     out = []
-    for c, o in zip(cands, odds, strict=True):
+    for i, (c, o) in enumerate(zip(cands, odds, strict=True)):
         if c.band == "match" and o / total < th.match:
+            # Only entries that could be a different person compete (few: this is reached
+            # only when several candidates are strong).
+            rivals = sum(
+                odds[j]
+                for j, d in enumerate(cands)
+                if j != i and odds[j] > 1e-3 * o and not same_person(c.key, d.key)
+            )
+            if o / (1.0 + o + rivals) >= th.match:
+                out.append(c)
+                continue
             line = FieldExplanation(
                 "band",
                 "held_at_possible",

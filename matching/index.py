@@ -324,6 +324,10 @@ class ListIndex:
     def key_of(self, entry: int) -> str:
         return self._keys[entry]
 
+    def entry_of(self, key: str) -> int | None:
+        """The live entry filed under ``key``, if any."""
+        return self._slot.get(key)
+
     def _count(self, rows: IntArray, sign: int) -> None:
         v = self.vocab
         n = len(v)

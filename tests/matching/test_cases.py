@@ -76,15 +76,17 @@ def test_two_listed_namesakes_both_reach_the_caseworker() -> None:
 
 
 def test_two_entries_matching_equally_well_are_both_held_for_a_caseworker() -> None:
-    """A check is at most one listed person: when two entries fit it equally well, neither
-    is a `match` on its own; both reach the caseworker, and the explanation says why."""
+    """A check is at most one listed person: when two different listed people fit it
+    equally well (twins, and a check giving only an initial), neither is a `match` on its
+    own; both reach the caseworker, and the explanation says why."""
     index = ListIndex()
     index.add_many(background())
     from tests.matching.cases import I
 
     index.add("a", I("Gwendolyn", "Ashcombe", "1984-03-12"))
-    index.add("b", I("Gwendolyn", "Ashcombe", "1984-03-12"))
-    result = Engine(index).match(I("Gwendolyn", "Ashcombe", "1984-03-12"))
+    index.add("b", I("Gillian", "Ashcombe", "1984-03-12"))
+    check = I("G", "Ashcombe", "1984-03-12")
+    result = Engine(index).match(check)
     assert sorted(c.key for c in result.candidates) == ["a", "b"]
     assert result.band == "possible"
     for c in result.candidates:
@@ -93,7 +95,21 @@ def test_two_entries_matching_equally_well_are_both_held_for_a_caseworker() -> N
         assert len(band) == 1 and "1 other list entry matches this check too" in band[0].detail
     # One of them alone is a match.
     index.remove("b")
-    assert Engine(index).match(I("Gwendolyn", "Ashcombe", "1984-03-12")).band == "match"
+    assert Engine(index).match(check).band == "match"
+
+
+def test_one_person_listed_twice_is_still_a_match() -> None:
+    """Entries that match each other are one person listed twice: they do not compete."""
+    index = ListIndex()
+    index.add_many(background())
+    from tests.matching.cases import I
+
+    index.add("a", I("Gwendolyn", "Ashcombe", "1984-03-12"))
+    index.add("b", I("Gwendolyn Mary", "Ashcombe", "1984-03-12"))
+    result = Engine(index).match(I("Gwendolyn", "Ashcombe", "1984-03-12"))
+    assert sorted(c.key for c in result.candidates) == ["a", "b"]
+    assert result.band == "match"
+    assert [c.band for c in result.candidates] == ["match", "match"]
 
 
 def test_lists_filter() -> None:
