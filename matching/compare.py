@@ -51,6 +51,7 @@ class Side:
     sur_phon: IntArray
     sur_fold: IntArray
     sur_skel: IntArray
+    core_skel: IntArray  # skeleton of the surname without particles (al-): first part, else full
     sabjad: IntArray
     sur_str: NDArray[np.object_]
     p1: IntArray
@@ -166,7 +167,10 @@ def surname_levels(
         exact,
         part,
         ((a.sur_fold == b.sur_fold) & both_long)
-        | ((a.sabjad != b.sabjad) & (a.sur_skel == b.sur_skel)),
+        | (
+            (a.sabjad != b.sabjad)
+            & ((a.sur_skel == b.sur_skel) | ((a.core_skel == b.core_skel) & (a.core_skel > 0)))
+        ),
         (jw >= JW_HIGH) & both_long,
         one_edit,
         (a.sur_phon == b.sur_phon) & both_long,

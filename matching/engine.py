@@ -427,6 +427,7 @@ def _side(t: _Table, rows: IntArray, lex: Overlay, live_rows: int) -> C.Side:
         sur_phon=lex.phon(sur),
         sur_fold=lex.fold(sur),
         sur_skel=lex.skel(sur),
+        core_skel=lex.skel(np.where(p1 > 0, p1, sur)),
         sabjad=t.sabjad[rows].astype(np.int64),
         sur_str=lex.strings(sur),
         p1=p1,

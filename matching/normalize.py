@@ -213,12 +213,14 @@ _SKEL_TABLE = str.maketrans({"q": "k", "c": "k", "v": "w", **{ch: None for ch in
 
 @lru_cache(maxsize=20_000)
 def skeleton(token: str) -> str:
-    """Consonant skeleton: vowels, y, w, h dropped, q/c as k, doubled letters collapsed.
+    """Consonant skeleton: vowels, y, w, h dropped, q/c as k, ch as s, doubled letters
+    collapsed.
 
     Used only between a name written in an abjad (Arabic, Hebrew: vowels mostly unwritten)
     and a romanised one: 'mhmd' and 'mohammed' both give 'md'.
     """
-    t = token.replace("ph", "f").translate(_SKEL_TABLE)
+    # ch is the French romanisation of ش (Rachid, Achraf, Chaker = Rashid, Ashraf, Shaker).
+    t = token.replace("ph", "f").replace("ch", "s").translate(_SKEL_TABLE)
     out: list[str] = []
     for ch in t:
         if not out or out[-1] != ch:

@@ -441,6 +441,13 @@ CASES: list[Case] = [
         {"forenames": "transliteration", "surname": "transliteration"},
     ),
     Case(
+        "Arabic name in a French romanisation, the article on one side only",
+        I("Rachid", "Tamimi", "2003-03-30"),
+        I("رشيد", "التميمي", "2003-03-30"),
+        "match",
+        {"forenames": "transliteration", "surname": "transliteration"},
+    ),
+    Case(
         "different gender",
         I("Sam", "Ashcombe", "1984-03-12", gender="female"),
         I("Sam", "Ashcombe", "1984-03-12", gender="male"),
