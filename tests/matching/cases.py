@@ -448,6 +448,13 @@ CASES: list[Case] = [
         {"forenames": "transliteration", "surname": "transliteration"},
     ),
     Case(
+        "a check giving only the year, with a nickname",
+        I("Bill", "Ashcombe", "1984"),
+        I("William", "Ashcombe", "1984-03-12"),
+        "possible",
+        {"forenames": "nickname", "date_of_birth": "partial_year"},
+    ),
+    Case(
         "different gender",
         I("Sam", "Ashcombe", "1984-03-12", gender="female"),
         I("Sam", "Ashcombe", "1984-03-12", gender="male"),
