@@ -22,13 +22,11 @@ from matching.identity import Identity
 from matching.index import (
     ALL_LISTS,
     DOB_ABJAD_ROW,
-    DOB_ANY_ROW,
     GENDER_CODE,
     T_F_SI,
     T_FS_ALL,
     T_FS_NODOB,
     T_S_FI,
-    T_S_Y_ALL,
     ListIndex,
     forename_ids,
     key_dob,
@@ -351,16 +349,26 @@ class Engine:
             sel = rtrans & (letter > 0)
             keys.append(key_dob(ry[sel], rd[sel], rm[sel], which, letter[sel]))
             owners.append(owner_of_row[sel])
-        # The date alone: against list rows in an abjad (any check), and against every list
-        # row for a check row written in an abjad.
-        abjad = (qt.fabjad > 0) | (qt.sabjad > 0)
+        # The date alone against list rows written in an abjad; and a check row written in
+        # an abjad looks up its date with every initial (its romanised initial is unknown).
         nil = np.zeros(len(ry), dtype=np.int64)
-        for which, rsel in ((DOB_ABJAD_ROW, rfull), (DOB_ANY_ROW, rfull & abjad)):
-            keys.append(key_dob(ry[rsel], rm[rsel], rd[rsel], which, nil[rsel]))
-            owners.append(owner_of_row[rsel])
-            sel = rsel & rtrans
-            keys.append(key_dob(ry[sel], rd[sel], rm[sel], which, nil[sel]))
-            owners.append(owner_of_row[sel])
+        keys.append(key_dob(ry[rfull], rm[rfull], rd[rfull], DOB_ABJAD_ROW, nil[rfull]))
+        owners.append(owner_of_row[rfull])
+        keys.append(key_dob(ry[rtrans], rd[rtrans], rm[rtrans], DOB_ABJAD_ROW, nil[rtrans]))
+        owners.append(owner_of_row[rtrans])
+        abjad = rfull & ((qt.fabjad > 0) | (qt.sabjad > 0))
+        if abjad.any():
+            ay, am, ad, ao = ry[abjad], rm[abjad], rd[abjad], owner_of_row[abjad]
+            for which in (1, 2):
+                for ch in range(ord("a"), ord("z") + 1):
+                    letter = np.full(len(ay), ch, dtype=np.int64)
+                    keys.append(key_dob(ay, am, ad, which, letter))
+                    owners.append(ao)
+                    keys.append(key_dob(ay, ad, am, which, letter))  # transposed
+                    owners.append(ao)
+        # A check giving only a year: the surname with each month (its forename may be
+        # changed, and the list's entry may have a full date).
+        year_only = (ry > 0) & (rm == 0)
         pairs = [
             (code_first, code_sur, char_first, char_sur),
             (code_first, code_p1, char_first, char_p1),
@@ -376,7 +384,6 @@ class Engine:
                 (ok & rfull, key_s_md(s, rm, rd)),
                 (ok & rfull, key_s_yd(s, ry, rd)),
                 (ok & (ry > 0), key_s_y(s, ry)),
-                (ok & (ry > 0) & ~rfull, key_s_y(s, ry, T_S_Y_ALL)),
                 (ok, key_fs(T_FS_NODOB, f, s)),
                 (ok & ~rfull, key_fs(T_FS_ALL, f, s)),
                 (ok, key_fs(T_S_FI, s, fi)),
@@ -387,6 +394,11 @@ class Engine:
             ):
                 keys.append(key[sel])
                 owners.append(owner_of_row[sel])
+            sel = ok & year_only
+            if sel.any():
+                for mm in range(1, 13):
+                    keys.append(key_s_ym(s[sel], ry[sel], np.full(int(sel.sum()), mm)))
+                    owners.append(owner_of_row[sel])
         q_owner, rows = idx.lookup(np.concatenate(keys), np.concatenate(owners))
         if len(rows) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)

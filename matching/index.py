@@ -31,14 +31,13 @@ T10    forename code + surname initial (list        surname misspelt, and the li
 T11    forename code + month + day                  surname misspelt and year wrong
 T12    forename code + surname initial + year       surname misspelt and day or month wrong
        (list entries with a full date)
-T13    surname code + year (all list entries with   the check gives only a year (or year and
-       a year; looked up only by checks without a   month) and its forename is changed
-       full date)
 T1a    full date of birth alone, for list name      a name in an abjad romanised with another
-       rows written in an abjad (looked up by all   initial (عائشة / Aisha); the check looks
-       checks); for every list row (looked up only  up the date alone
-       by checks with an abjad name)
+       rows written in an abjad                     initial (عائشة / Aisha)
 =====  ===========================================  =========================================
+
+Some lookups fan out instead of filing more keys: a check giving only a year looks up T2
+for each of the twelve months (its forename may be changed), and a check name written in an
+abjad looks up T1 with every initial (its romanised initial is unknown).
 
 Codes are the first four letters of Metaphone (robust to vowel changes and to romanisations
 written without vowels); the surname code is filed for
@@ -69,11 +68,11 @@ ALL_LISTS = 3
 
 # Blocking key types.
 T_DOB, T_S_YM, T_S_MD, T_S_YD, T_S_Y, T_FS_NODOB, T_FS_ALL = 1, 2, 3, 4, 5, 6, 7
-T_F_Y, T_S_FI, T_F_SI, T_F_MD, T_F_SI_Y, T_S_Y_ALL = 8, 9, 10, 11, 12, 13
-# Full-date keys with no initial (T1 with `which` below): names written in an abjad can
-# romanise to a different initial (عائشة: Aisha / 'A'isha / Ayesha), so a date alone blocks
-# an abjad name row against any row with that date.
-DOB_ABJAD_ROW, DOB_ANY_ROW = 3, 4
+T_F_Y, T_S_FI, T_F_SI, T_F_MD, T_F_SI_Y = 8, 9, 10, 11, 12
+# Full-date key with no initial (T1 with `which` below), filed for list name rows written in
+# an abjad: they can romanise to a different initial (عائشة: Aisha / 'A'isha / Ayesha), so
+# a date alone blocks them against any check with that date.
+DOB_ABJAD_ROW = 3
 
 GENDER_CODE = {None: 0, "female": 1, "male": 2}
 
@@ -158,8 +157,8 @@ def key_s_yd(s: IntArray, y: IntArray, d: IntArray) -> IntArray:
     return (T_S_YD << 56) | (s << 16) | (_y(y) << 5) | d
 
 
-def key_s_y(s: IntArray, y: IntArray, t: int = T_S_Y) -> IntArray:
-    return (t << 56) | (s << 16) | _y(y)
+def key_s_y(s: IntArray, y: IntArray) -> IntArray:
+    return (T_S_Y << 56) | (s << 16) | _y(y)
 
 
 def key_fs(t: int, f: IntArray, s: IntArray) -> IntArray:
@@ -385,8 +384,6 @@ class ListIndex:
         ks.append(key_dob(ry[rfull], rm[rfull], rd[rfull], 2, sinit[rfull]))
         vs.append(r32[rfull])
         nil = np.zeros(len(rows), dtype=np.int64)
-        ks.append(key_dob(ry[rfull], rm[rfull], rd[rfull], DOB_ANY_ROW, nil[rfull]))
-        vs.append(r32[rfull])
         abjad = rfull & ((self.r_fabjad.a[rows] > 0) | (self.r_sabjad.a[rows] > 0))
         ks.append(key_dob(ry[abjad], rm[abjad], rd[abjad], DOB_ABJAD_ROW, nil[abjad]))
         vs.append(r32[abjad])
@@ -406,9 +403,6 @@ class ListIndex:
             vs.append(r32[sel])
             sel = ok & (ry > 0) & (rm == 0)
             ks.append(key_s_y(s[sel], ry[sel]))
-            vs.append(r32[sel])
-            sel = ok & (ry > 0)
-            ks.append(key_s_y(s[sel], ry[sel], T_S_Y_ALL))
             vs.append(r32[sel])
             sel = ok & ~rfull
             ks.append(key_fs(T_FS_NODOB, f[sel], s[sel]))
