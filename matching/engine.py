@@ -223,7 +223,9 @@ class _Scored:
     total: FloatArray
     prob: FloatArray
     capped: NDArray[np.bool_]
-    sibling_forenames: NDArray[np.bool_]  # alike forenames with different first letters
+    # Why forenames at `jaro_winkler_high` or `nickname` hold a pair at `possible` (0: they
+    # do not; see the _HELD_FORENAMES sentences).
+    forename_hold: IntArray
 
 
 class Engine:
@@ -694,10 +696,21 @@ def _score(
     prob = M.probability(total)
     fnb, snb = fn[best], sn[best]
     # Forenames alike but for the first letter (Bryan / Ryan, Jayden / Hayden): how
-    # siblings are named far more often than how a forename is mistyped.
-    sibling = (fnb == M.FN_JW_HIGH) & (a.first_char[best] != b.first_char[best]) & ~swapped[best]
-    # Likewise two nicknames of one full name (Bobbie / Robbie, both of Robert).
-    sibling |= _sibling_nicknames(a.first[best], b.first[best], fnb == M.FN_NICKNAME, lex)
+    # siblings are named far more often than how a forename is mistyped. Alike but one two
+    # or more letters longer (Jose / Joseph, Gauri / Gaurika): a slip changes the length by
+    # one letter at most, so another name (or a short form the nickname data lacks). Two
+    # nicknames of one full name (Bobbie / Robbie, both of Robert).
+    jw_high = (fnb == M.FN_JW_HIGH) & ~swapped[best]
+    hold = np.select(
+        [
+            jw_high & (a.first_char[best] != b.first_char[best]),
+            jw_high & (np.abs(a.first_len[best] - b.first_len[best]) >= 2),
+            _sibling_nicknames(a.first[best], b.first[best], fnb == M.FN_NICKNAME, lex),
+        ],
+        [1, 2, 3],
+        0,
+    ).astype(np.int64)
+    sibling = hold > 0
     capped = (
         np.isin(fnb, M.FN_NO_MATCH_BAND)
         | np.isin(snb, M.SN_NO_MATCH_BAND)
@@ -725,7 +738,7 @@ def _score(
         total=total,
         prob=prob,
         capped=capped | sibling,
-        sibling_forenames=sibling,
+        forename_hold=hold,
     )
 
 
@@ -769,6 +782,14 @@ def _hold_ambiguous(
     return out
 
 
+_HELD_FORENAMES = (
+    "",
+    "alike but for the first letter (as siblings' names often are)",
+    "alike but one two or more letters longer (another name, or a short form)",
+    "a nickname only through a third, full name (as siblings' names can be)",
+)
+
+
 def _held_at_possible(s: _Scored, j: int) -> FieldExplanation:
     """Why a pair whose probability reaches `match` is held at `possible` for a person."""
     fn, sn, dob = int(s.fn[j]), int(s.sn[j]), int(s.dob[j])
@@ -781,12 +802,8 @@ def _held_at_possible(s: _Scored, j: int) -> FieldExplanation:
             ("gender", "different", int(s.gd[j]) == M.GD_DIFFERENT),
             (
                 "forename",
-                (
-                    "a nickname only through a third, full name (as siblings' names can be)"
-                    if fn == M.FN_NICKNAME
-                    else "alike but for the first letter (as siblings' names often are)"
-                ),
-                bool(s.sibling_forenames[j]),
+                _HELD_FORENAMES[int(s.forename_hold[j])],
+                int(s.forename_hold[j]) > 0,
             ),
         )
         if held

@@ -392,6 +392,13 @@ CASES: list[Case] = [
         {"forenames": "jaro_winkler_high"},
     ),
     Case(
+        "forenames alike but one is a longer name",
+        I("Jose", "Ashcombe", "1990-04-04"),
+        I("Joseph", "Ashcombe", "1990-04-04"),
+        "possible",
+        {"forenames": "jaro_winkler_high"},
+    ),
+    Case(
         "twins with two nicknames of one full name",
         I("Bobbie", "Ashcombe", "1990-04-04"),
         I("Robbie", "Ashcombe", "1990-04-04"),
