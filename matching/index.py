@@ -347,6 +347,7 @@ class ListIndex:
         v.fem_count.raw[:n] += sign * np.bincount(first[gender == 1], minlength=n).astype(np.int32)
         v.male_count.raw[:n] += sign * np.bincount(first[gender == 2], minlength=n).astype(np.int32)
         self.live_rows += sign * len(rows)
+        v.refresh_skeleton_counts()
 
     def _kill(self, slots: IntArray) -> None:
         alive = self.alive.raw

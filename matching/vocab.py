@@ -79,6 +79,10 @@ class Vocab:
         # the forename's gender as the list shows it.
         self.fem_count = Grow(np.int32)
         self.male_count = Grow(np.int32)
+        # The same counts summed per consonant skeleton (every spelling and script of a name:
+        # Hussein, Husain, حسين), refreshed by the index after each change of the counts.
+        self.skel_fn_count: NDArray[np.int64] = np.zeros(1, dtype=np.int64)
+        self.skel_sn_count: NDArray[np.int64] = np.zeros(1, dtype=np.int64)
         self._pending: list[tuple[int, int, int, int, int, int]] = []
         self.intern("")
         self.flush()
@@ -128,6 +132,17 @@ class Vocab:
 
     def get(self, s: str) -> int | None:
         return self._ids.get(s)
+
+    def refresh_skeleton_counts(self) -> None:
+        """Recompute the per-skeleton counts from the per-string ones (new arrays, swapped
+        in whole: a concurrent reader sees the old or the new, never a half)."""
+        n = len(self._strs)
+        sk = self.skel.a[:n]
+        k = len(self._skel_ids)
+        fn = np.bincount(sk, weights=self.fn_count.a[:n], minlength=k)
+        sn = np.bincount(sk, weights=self.sn_count.a[:n], minlength=k)
+        self.skel_fn_count = fn.astype(np.int64)
+        self.skel_sn_count = sn.astype(np.int64)
 
     def strings(self) -> NDArray[np.object_]:
         if len(self._str_arr) != len(self._strs):
@@ -227,6 +242,13 @@ class Overlay:
 
     def skel(self, ids: IntArray) -> IntArray:
         return self._gather(self.vocab.skel, 5, ids)
+
+    def skel_count(self, counts: NDArray[np.int64], skel_ids: IntArray) -> IntArray:
+        """Per-skeleton counts (see Vocab.skel_fn_count) for skeleton ids; 0 for skeletons
+        the list does not hold."""
+        known = skel_ids < len(counts)
+        out: IntArray = np.where(known, counts[np.where(known, skel_ids, 0)], 0)
+        return out
 
     def count(self, col: Grow, ids: IntArray) -> IntArray:
         base_vals = col.a

@@ -162,3 +162,35 @@ def test_a_pair_held_at_possible_says_why() -> None:
         else:
             assert bands == [], case.name
     assert held > 0  # the table has such pairs (one digit wrong, same names)
+
+
+def test_a_name_written_in_arabic_is_as_common_as_all_its_spellings() -> None:
+    """The exact weight of حسين counts every Hussein / Husain on the list, not only the
+    entries spelt in Arabic: otherwise an exact Arabic-script namesake outweighs the true
+    entry written in Latin letters."""
+    from tests.matching.cases import I
+
+    def forename_weight(extra: int) -> float:
+        index = ListIndex()
+        index.add_many(background())
+        index.add_many(
+            (f"h{i}", I("Hussein" if i % 2 else "Husain", f"Other{i}", "1970-01-01"), 3)
+            for i in range(extra)
+        )
+        index.add("arabic", I("حسين", "شريف", "1967-03-22"))
+        cand = Engine(index).score_pair(I("حسين", "شريف", "1967-03-22"), I("حسين", "شريف", ""))
+        fn = next(f for f in cand.fields if f.field == "forenames")
+        assert fn.level == "exact"
+        return fn.weight
+
+    assert forename_weight(60) < forename_weight(0) - 2
+    # Removing the Latin spellings gives the rare weight back (the counts follow the list).
+    index = ListIndex()
+    index.add_many(background())
+    index.add_many((f"h{i}", I("Hussein", f"Other{i}", "1970-01-01"), 3) for i in range(60))
+    for i in range(60):
+        index.remove(f"h{i}")
+    index.add("arabic", I("حسين", "شريف", "1967-03-22"))
+    cand = Engine(index).score_pair(I("حسين", "شريف", ""), I("حسين", "شريف", ""))
+    fn = next(f for f in cand.fields if f.field == "forenames")
+    assert abs(fn.weight - forename_weight(0)) < 1e-9
