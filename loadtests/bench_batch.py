@@ -202,6 +202,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         from vbs.migrate import migrate
 
         owner = _with_db(args.database_url, DB_NAME)
+        try:
+            psycopg.connect(owner, connect_timeout=10).close()
+        except psycopg.OperationalError:
+            raise SystemExit(
+                f"bench_batch: --reuse needs the database {DB_NAME} of an earlier run on that "
+                "server, and it cannot be opened; run once without --reuse"
+            ) from None
         migrate(owner, "vbs_app")
     else:
         owner = prepare_database(args.database_url)
