@@ -75,7 +75,8 @@ class CaseSummary(BaseModel):
 
 class CaseList(BaseModel):
     cases: list[CaseSummary]
-    next_before: datetime | None
+    next_before: datetime | None = Field(description="the next page's `before`; null at the end")
+    next_before_id: UUID | None = Field(description="the next page's `before_id`; null at the end")
 
 
 class TransitionOut(BaseModel):
@@ -185,13 +186,18 @@ def list_cases(
     conn: ConnDep,
     state: Annotated[str | None, Query(max_length=50)] = None,
     before: datetime | None = None,
+    before_id: Annotated[
+        UUID | None, Query(description="with `before`: the id of the last case seen")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CaseList:
     with conn.transaction():
-        rows = cases.list_cases(conn, state=state, limit=limit, before=before)
+        rows = cases.list_cases(conn, state=state, limit=limit, before=before, before_id=before_id)
+    last = rows[-1] if len(rows) == limit else None
     return CaseList(
         cases=[_summary(c) for c in rows],
-        next_before=rows[-1].created_at if len(rows) == limit else None,
+        next_before=last.created_at if last else None,
+        next_before_id=last.id if last else None,
     )
 
 

@@ -211,3 +211,35 @@ def test_returned_decision_writes_nothing_to_the_list(
     with psycopg.connect(app_state.pool.conninfo, autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM barred_entry").fetchone() == (0,)
         assert conn.execute("SELECT version FROM list_state").fetchone() in (None, (0,))
+
+
+def test_paging_cases_sharing_a_created_at_skips_and_repeats_none(
+    accounts: Accounts, owner_url: str
+) -> None:
+    cw = accounts.client_as(accounts.user("caseworker"))
+    opened = {cw.post("/v1/cases", json=PERSON).json()["id"] for _ in range(7)}
+    with psycopg.connect(owner_url) as conn:
+        # Five share one instant (as cases opened in one transaction do); two are older.
+        conn.execute(
+            "UPDATE barring_case SET created_at = CASE WHEN reference <= "
+            "(SELECT reference FROM barring_case ORDER BY reference LIMIT 1 OFFSET 1) "
+            "THEN '2026-01-01T09:00:00Z'::timestamptz ELSE '2026-01-02T09:00:00Z' END"
+        )
+    seen: list[str] = []
+    params: dict[str, Any] = {"limit": 2}
+    for _ in range(10):
+        page = cw.get("/v1/cases", params=params)
+        assert page.status_code == 200, page.text
+        body = page.json()
+        seen += [c["id"] for c in body["cases"]]
+        if body["next_before"] is None:
+            assert body["next_before_id"] is None
+            break
+        params = {"limit": 2, "before": body["next_before"], "before_id": body["next_before_id"]}
+    assert sorted(seen) == sorted(opened)  # every case exactly once
+    assert len(seen) == len(set(seen)) == 7
+    # `before` alone keeps its old meaning: strictly older than that time.
+    older = cw.get("/v1/cases", params={"before": "2026-01-02T09:00:00Z"}).json()
+    assert len(older["cases"]) == 2
+    bad = cw.get("/v1/cases", params={"before_id": seen[0]})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "before"

@@ -193,15 +193,27 @@ def list_cases(
     state: str | None = None,
     limit: int = 50,
     before: datetime | None = None,
+    before_id: UUID | None = None,
 ) -> list[CaseRow]:
-    """Newest first; page with ``before`` (a created_at)."""
+    """Newest first, in ``(created_at, id)`` order, both descending.
+
+    Keyset paging: with ``before`` and ``before_id`` (the last case of the previous page),
+    the cases strictly after that one in this order, so cases sharing a ``created_at`` are
+    neither skipped nor repeated. With ``before`` alone (older callers), the cases created
+    strictly before that time.
+    """
+    keyset = ""
+    params: tuple[object, ...] = ()
+    if before is not None and before_id is None:
+        keyset, params = "AND created_at < %s ", (before,)
+    elif before is not None:
+        keyset, params = "AND (created_at, id) < (%s, %s) ", (before, before_id)
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             f"SELECT {_CASE_COLUMNS} FROM barring_case "
-            "WHERE (%s::text IS NULL OR state = %s::text) "
-            "AND (%s::timestamptz IS NULL OR created_at < %s::timestamptz) "
-            "ORDER BY created_at DESC, id LIMIT %s",
-            (state, state, before, before, limit),
+            f"WHERE (%s::text IS NULL OR state = %s::text) {keyset}"
+            "ORDER BY created_at DESC, id DESC LIMIT %s",
+            (state, state, *params, limit),
         ).fetchall()
     return [_case(r) for r in rows]
 

@@ -571,10 +571,14 @@ def list_cases(
     state: str | None = None,
     limit: int = 50,
     before: datetime | None = None,
+    before_id: UUID | None = None,
 ) -> list[CaseRow]:
+    """Newest first; page with ``before`` and ``before_id`` (the last case seen)."""
     if state is not None and state not in STATES:
         raise ValidationFailed([FieldError("state", "unknown state")])
-    return repo.list_cases(conn, state=state, limit=limit, before=before)
+    if before_id is not None and before is None:
+        raise ValidationFailed([FieldError("before", "before_id needs before")])
+    return repo.list_cases(conn, state=state, limit=limit, before=before, before_id=before_id)
 
 
 ReferralStatus = Literal["received", "under_consideration", "closed"]
