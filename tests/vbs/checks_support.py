@@ -21,6 +21,7 @@ from vbs.audit import AuditLog
 from vbs.db import transaction
 from vbs.principal import Principal
 from vbs.repo import accounts
+from vbs.repo import batches as batch_repo
 from vbs.services import barred_list as bl
 from vbs.services.checks import CheckRequest
 from vbs.services.matcher_holder import MatcherHolder
@@ -60,6 +61,24 @@ def make_actors(pool: ConnectionPool) -> Actors:
         caseworker=Principal(role="caseworker", org_id=auth.id, org_kind="authority", user_id=c1),
         caseworker2=Principal(role="caseworker", org_id=auth.id, org_kind="authority", user_id=c2),
     )
+
+
+def new_batch(pool: ConnectionPool, who: Principal) -> uuid.UUID:
+    """A real batch row for ``who``'s organisation (identity_check.batch_id refers to it)."""
+    assert who.org_id is not None
+    with transaction(pool) as conn:
+        batch = batch_repo.create_batch(
+            conn,
+            org_id=who.org_id,
+            user_id=who.user_id,
+            api_key_id=None,
+            file_bytes=0,
+            file_sha256=bytes(32),
+            eligibility_confirmed=True,
+            consent_confirmed=True,
+            parts=(),
+        )
+    return batch.id
 
 
 def new_holder() -> MatcherHolder:

@@ -15,6 +15,7 @@ from tests.vbs.checks_support import (
     FaultyHolder,
     audit_rows,
     bar,
+    new_batch,
     new_holder,
     request,
 )
@@ -241,7 +242,7 @@ def test_batch_rows_are_recorded_once_even_when_run_twice_at_once(
     bar(db, audit, "Alice Mary", "Oyelaran", "1980-03-12")
     bar(db, audit, "Kofi", "Quist", "1985-03-12")  # row 2 is a possible match
     holder = new_holder()
-    batch_id = uuid.uuid4()
+    batch_id = new_batch(db, actors.employer)
     assert actors.employer.org_id is not None
     org = actors.employer.org_id
     rows = [
@@ -293,7 +294,7 @@ def test_batch_rows_matcher_fault_is_incomplete(
 ) -> None:
     holder = FaultyHolder(new_holder().thresholds)
     assert actors.employer.org_id is not None
-    batch_id = uuid.uuid4()
+    batch_id = new_batch(db, actors.employer)
     with transaction(db) as conn:
         res = checks.record_batch_rows(
             conn, holder, batch_id, actors.employer.org_id, [BatchRowInput(7, request())]
@@ -303,6 +304,36 @@ def test_batch_rows_matcher_fault_is_incomplete(
     with db.connection() as conn:
         settled = checks.retry_incomplete(conn, holder, audit, batch_id=batch_id)
     assert settled == {"clear": 1}
+
+
+def test_a_batch_check_must_name_an_existing_batch(
+    db: ConnectionPool, owner_url: str, actors: Actors
+) -> None:
+    assert actors.employer.org_id is not None
+    org = actors.employer.org_id
+    rows = [BatchRowInput(1, request(reference="R1"))]
+    with pytest.raises(psycopg.errors.ForeignKeyViolation), transaction(db) as conn:
+        checks.record_batch_rows(conn, new_holder(), uuid.uuid4(), org, rows)
+    with pytest.raises(psycopg.errors.ForeignKeyViolation), transaction(db) as conn:
+        conn.execute(
+            "INSERT INTO identity_check (organisation_id, batch_id, batch_row, reference, "
+            "forenames, surname, date_of_birth, workforce, outcome) "
+            "VALUES (%s, %s, 1, 'R1', 'A', 'B', '1980-01-01', 'both', 'incomplete')",
+            (org, uuid.uuid4()),
+        )
+    with transaction(db) as conn:
+        assert count(conn, "identity_check") == 0
+    # A real batch takes its checks; it cannot then be deleted from under their outcomes.
+    batch_id = new_batch(db, actors.employer)
+    empty = new_batch(db, actors.employer)
+    with transaction(db) as conn:
+        checks.record_batch_rows(conn, new_holder(), batch_id, org, rows)
+    with psycopg.connect(owner_url) as conn:
+        with pytest.raises(psycopg.errors.ForeignKeyViolation), conn.transaction():
+            conn.execute("DELETE FROM batch WHERE id = %s", (batch_id,))
+        conn.execute("DELETE FROM batch WHERE id = %s", (empty,))  # no checks: allowed
+        left = conn.execute("SELECT count(*) FROM batch").fetchone()
+    assert left == (1,)
 
 
 # --- the check path's concurrency: match first, then one short transaction ---------------
