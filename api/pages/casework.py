@@ -227,7 +227,9 @@ def _candidate_view(
         "probability": cand.probability,
         "band": cand.band,
         "lists_text": _lists_text(cand.lists),
-        "case_reference": None,
+        "case_reference": cand.case_reference,
+        # The case page of the barring case that listed the person (same roles as this page).
+        "case_url": f"/casework/cases/{cand.case_id}" if cand.case_id else None,
         "rows": rows,
     }
 

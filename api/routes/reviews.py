@@ -57,6 +57,14 @@ class CandidateOut(BaseModel):
     lists: list[str]
     entry_status: str | None
     source: str
+    case_reference: str | None = Field(
+        description="the case reference of the list entry: the barring case that put it on "
+        "the list, or the reference it was imported with (null if none)"
+    )
+    case_id: UUID | None = Field(
+        description="the barring case that put the entry on the list, for "
+        "`GET /v1/cases/{case_id}` (null for an entry imported or added outside a case)"
+    )
 
 
 class CheckSideOut(BaseModel):
@@ -156,6 +164,8 @@ def get_review(
                 lists=lists_from_mask(c.lists or 0),
                 entry_status=c.entry_status,
                 source=c.source,
+                case_reference=c.case_reference,
+                case_id=c.case_id,
             )
             for c in v.candidates
         ],

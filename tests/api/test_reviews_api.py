@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from api.app import AppState
 from tests.api.conftest import Accounts, bar
+from tests.vbs import checks_support
 from vbs.services import screening
 
 
@@ -58,6 +59,8 @@ def test_a_possible_match_is_reviewed_side_by_side_and_decided(
     assert cand["entry_id"] == str(entry) and cand["entry"]["date_of_birth"] == "1985-03-12"
     assert {f["field"] for f in cand["explanation"]["fields"]} >= {"surname", "date_of_birth"}
     assert cand["lists"] == ["children", "adults"]
+    # Put on the list by the system, not by a case: no case to show.
+    assert cand["case_reference"] is None and cand["case_id"] is None
     assert detail.headers["cache-control"] == "no-store"
     assert ("review.view", item_id) in audit_actions(app_state)
 
@@ -122,3 +125,89 @@ def test_screening_notifies_only_the_checking_organisation(
     cw = accounts.client_as(accounts.user("caseworker"))
     kinds = [i["kind"] for i in cw.get("/v1/reviews").json()["items"]]
     assert kinds == ["screening"]
+
+
+def _bar_by_case(accounts: Accounts, forenames: str, surname: str, dob: str) -> dict[str, Any]:
+    """Take a case to a bar on the children's list through the API; the barred case."""
+    cw_account = accounts.user("caseworker")
+    cw = accounts.client_as(cw_account)
+    senior = accounts.client_as(accounts.user("senior_caseworker", cw_account.org_id))
+    person = {"forenames": forenames, "surname": surname, "date_of_birth": dob}
+    res = cw.post(
+        "/v1/cases",
+        json={**person, "route": "automatic_without_representations", "summary": "offence"},
+    )
+    assert res.status_code == 201, res.text
+    case_id = res.json()["id"]
+    for action, extra in (
+        ("begin_assessment", {}),
+        ("gather_information", {}),
+        ("assess_risk", {}),
+        ("decide_bar", {"lists": "children"}),
+    ):
+        res = cw.post(
+            f"/v1/cases/{case_id}/transitions", json={"action": action, "reason": "x", **extra}
+        )
+        assert res.status_code == 200, res.text
+    res = senior.post(f"/v1/cases/{case_id}/approval", json={"approve": True, "reason": "ok"})
+    assert res.status_code == 200, res.text
+    case: dict[str, Any] = res.json()
+    assert case["state"] == "barred" and case["entry_id"] is not None
+    return case
+
+
+def test_the_review_shows_the_case_that_put_each_entry_on_the_list(
+    client: TestClient, accounts: Accounts, app_state: AppState
+) -> None:
+    case = _bar_by_case(accounts, "Alice", "Oyelaran", "1985-03-12")
+    # Someone else, imported with a reference of the old list: no case here to link to.
+    imported = checks_support.bar(
+        app_state.pool,
+        app_state.audit,
+        "Tomasz",
+        "Nowicki",
+        "1966-02-20",
+        "adults",
+        case_reference="LEGACY-0042",
+    )
+    emp = accounts.client_as(accounts.user("employer"))
+    first = emp.post("/v1/checks", json=body(workforce="both")).json()
+    second = emp.post(
+        "/v1/checks",
+        json=body(
+            reference="APP-101",
+            forenames="Tomasz",
+            surname="Nowicki",
+            date_of_birth="1966-08-20",
+            workforce="adults",
+        ),
+    ).json()
+    assert first["outcome"] == second["outcome"] == "under_review"
+
+    cw = accounts.client_as(accounts.user("caseworker"))
+    items = {i["check_id"]: i["id"] for i in cw.get("/v1/reviews").json()["items"]}
+    detail = cw.get(f"/v1/reviews/{items[first['id']]}")
+    assert detail.status_code == 200, detail.text
+    (listed,) = detail.json()["candidates"]
+    assert listed["entry_id"] == case["entry_id"]
+    assert listed["case_reference"] == case["reference"]
+    assert listed["case_reference"].startswith("BC-")
+    assert listed["case_id"] == case["id"]
+    assert listed["lists"] == ["children"]
+    # The case id leads to the case that listed the person.
+    assert cw.get(f"/v1/cases/{case['id']}").json()["entry_id"] == case["entry_id"]
+
+    (old,) = cw.get(f"/v1/reviews/{items[second['id']]}").json()["candidates"]
+    assert (old["entry_id"], old["case_reference"], old["case_id"], old["lists"]) == (
+        str(imported),
+        "LEGACY-0042",
+        None,
+        ["adults"],
+    )
+
+    # The employer sees the outcome only: never the case.
+    for check in (first, second):
+        seen = emp.get(f"/v1/checks/{check['id']}")
+        assert seen.status_code == 200
+        assert case["reference"] not in seen.text and "LEGACY-0042" not in seen.text
+    assert emp.get(f"/v1/reviews/{items[first['id']]}").status_code == 403

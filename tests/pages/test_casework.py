@@ -205,6 +205,72 @@ def test_markup_typed_by_an_employer_is_text_on_every_caseworker_page(
     assert len(visited) == 4
 
 
+def _bar_by_case(
+    live_server: LiveServer, forenames: str, surname: str, dob: str
+) -> tuple[str, str, str]:
+    """Take a case to a bar on the children's list through the case service (a caseworker
+    decides, a senior caseworker approves): (case id, case reference, entry id)."""
+    from vbs.principal import Principal
+    from vbs.services import cases
+
+    accounts = live_server.accounts
+    cw = accounts.user("caseworker")
+    senior = accounts.user("senior_caseworker", cw.org_id)
+    decider = Principal(role="caseworker", org_id=cw.org_id, user_id=cw.user_id)
+    approver = Principal(role="senior_caseworker", org_id=cw.org_id, user_id=senior.user_id)
+    audit = live_server.state.audit
+    with live_server.state.pool.connection() as conn, conn.transaction():
+        case = cases.open_case(
+            conn,
+            audit,
+            decider,
+            cases.CaseInput(
+                forenames=forenames,
+                surname=surname,
+                date_of_birth=dob,
+                route="automatic_without_representations",
+                summary="Conviction for an automatic barring offence",
+            ),
+        )
+        for action in ("begin_assessment", "gather_information", "assess_risk"):
+            cases.transition(conn, audit, decider, case.id, action, "done")
+        cases.transition(conn, audit, decider, case.id, "decide_bar", "bar", lists="children")
+        result = cases.decide_approval(conn, audit, approver, case.id, approve=True, reason="ok")
+    assert result.entry_id is not None
+    return str(case.id), case.reference, str(result.entry_id)
+
+
+def test_the_review_page_shows_and_links_the_case_that_listed_the_entry(
+    page: Page, live_server: LiveServer
+) -> None:
+    accounts = live_server.accounts
+    surname = unique_surname("Ashdown")
+    case_id, reference, _ = _bar_by_case(live_server, "Rosalind", surname, "1979-06-21")
+    sign_in(page, accounts, accounts.user("employer"))
+    fill_check_form(
+        page, reference="CASE-REF-1", forenames="Rosalind", surname=surname, dob="1979-08-21"
+    )
+    expect(page.locator("[data-outcome=under_review]")).to_be_visible()
+    # The employer's outcome never names the case.
+    expect(page.locator("main")).not_to_contain_text(reference)
+    page.get_by_role("button", name="Sign out").click()
+
+    sign_in(page, accounts, accounts.user("caseworker"))
+    page.goto("/casework/reviews")
+    page.locator("tbody tr").last.get_by_role("link").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Is this the same person?")
+    expect(page.locator("table").first).to_contain_text(surname)
+    entry = page.locator("[data-list-entry]")
+    expect(entry).to_contain_text("The children’s list")
+    expect(entry.locator("[data-case-reference]")).to_contain_text(reference)
+    link = entry.get_by_role("link", name=reference)
+    assert link.get_attribute("href") == f"/casework/cases/{case_id}"
+    axe_check(page, "review page with the case reference")
+    link.click()
+    expect(page.locator(".govuk-caption-l")).to_have_text(f"Barring case {reference}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Rosalind {surname}")
+
+
 def test_minded_to_bar_shows_the_representations_deadline_and_only_legal_steps(
     page: Page, live_server: LiveServer
 ) -> None:

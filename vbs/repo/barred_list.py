@@ -324,6 +324,32 @@ def get_entry(conn: psycopg.Connection, entry_id: UUID) -> BarredEntry | None:
     return _entry(row) if row is not None else None
 
 
+@dataclass(frozen=True, slots=True)
+class EntryCase:
+    """Where an entry came from: the barring case whose bar added it (None for an entry
+    imported or added outside a case) and its case reference (that case's, else the one
+    the entry was imported with, if any)."""
+
+    entry_id: UUID
+    case_id: UUID | None
+    case_reference: str | None
+
+
+def entry_cases(conn: psycopg.Connection, entry_ids: Sequence[UUID]) -> dict[UUID, EntryCase]:
+    """The case each of ``entry_ids`` came from (entries that do not exist are left out)."""
+    if not entry_ids:
+        return {}
+    rows = conn.execute(
+        "SELECT e.id, c.case_id, coalesce(b.reference, e.case_reference) "
+        "FROM barred_entry e "
+        "LEFT JOIN list_change c ON c.entry_id = e.id AND c.kind = 'add' "
+        "LEFT JOIN barring_case b ON b.id = c.case_id "
+        "WHERE e.id = ANY(%s)",
+        (list(entry_ids),),
+    ).fetchall()
+    return {r[0]: EntryCase(r[0], r[1], r[2]) for r in rows}
+
+
 def existing_list_refs(conn: psycopg.Connection, refs: Sequence[str]) -> set[str]:
     if not refs:
         return set()

@@ -57,6 +57,10 @@ class CandidateView:
     lists: int | None
     entry_status: str | None
     source: str
+    # The barring case that put the entry on the list (None if imported or added outside
+    # a case) and the entry's case reference: for caseworkers only.
+    case_id: UUID | None = None
+    case_reference: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +108,11 @@ def view(
     cands = check_repo.candidates(conn, check.id)
     if item.kind == "screening" and item.entry_id is not None:
         cands = [c for c in cands if c.entry_id == item.entry_id] or cands
+    origins = list_repo.entry_cases(conn, [c.entry_id for c in cands])
     views = []
     for c in cands:
         entry = list_repo.get_entry(conn, c.entry_id)
+        origin = origins.get(c.entry_id)
         views.append(
             CandidateView(
                 entry_id=c.entry_id,
@@ -124,6 +130,8 @@ def view(
                 lists=entry.lists if entry else None,
                 entry_status=entry.status if entry else None,
                 source=c.source,
+                case_id=origin.case_id if origin else None,
+                case_reference=origin.case_reference if origin else None,
             )
         )
     result = ReviewView(
