@@ -69,6 +69,8 @@ class AppState:
     readiness_checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
     # queue name -> jobs waiting (used by /metrics for the vbs_queue_depth gauge).
     queue_depth: Callable[[], Mapping[str, int]] | None = None
+    # outcome -> batch rows checked by every worker (/metrics: vbs_checks_total{source="batch"}).
+    batch_checks: Callable[[], Mapping[str, int]] | None = None
     # --- other parts' fields go below (keep defaults so AppState(...) above still works) ---
     extras: dict[str, Any] = field(default_factory=dict)
     # The process's matcher holder (vbs.services.matcher_holder.MatcherHolder).
@@ -164,6 +166,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stack.callback(state.batch_queue.connection.close)
             if state.queue_depth is None:
                 state.queue_depth = functools.partial(batch_queue.depth, state.batch_queue)
+            if state.batch_checks is None:
+                from batch import metrics as batch_metrics
+
+                state.batch_checks = functools.partial(
+                    batch_metrics.batch_checks, state.batch_queue.connection
+                )
             task = asyncio.create_task(_checkpoint_loop(state))
             try:
                 yield

@@ -34,6 +34,7 @@ from rq import Queue
 
 from batch import queue as q
 from batch.ingest import FileProblem, ParsedRow, RowError, UploadScanner, parse_rows
+from batch.metrics import count_batch_checks
 from vbs.audit import AuditLog, audit_log_from_settings
 from vbs.config import Settings, get_settings
 from vbs.db import app_conninfo, open_pool, transaction
@@ -364,6 +365,8 @@ def _match_chunk(ctx: WorkerContext, bid: UUID, chunk_no: int) -> dict[str, Any]
         completed = repo.complete_if_done(conn, bid)
         if completed:
             _audit_complete(ctx, conn, batch.org_id, bid)
+    # Committed: count the rows for vbs_checks_total{source="batch"} (see batch.metrics).
+    count_batch_checks(ctx.queue.connection, result.outcomes)
     if completed:
         log.info("batch %s complete", bid)
     return {

@@ -159,7 +159,7 @@ def create_check(
     holder: HolderDep,
 ) -> CheckOut:
     result = checks.run_check(conn, holder, audit, principal, body.to_request())
-    CHECKS_BY_OUTCOME.labels(outcome=result.outcome).inc()
+    CHECKS_BY_OUTCOME.labels(outcome=result.outcome, source="api").inc()
     return _out(result)
 
 

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import StateDep
-from api.metrics import QUEUE_DEPTH
+from api.metrics import BATCH_CHECKS, QUEUE_DEPTH
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger("vbs.api")
@@ -56,4 +56,9 @@ def metrics(state: StateDep) -> Response:
                 QUEUE_DEPTH.labels(queue).set(depth)
         except Exception as exc:
             log.warning("queue depth unavailable: %s", type(exc).__name__)
+    if state.batch_checks is not None:
+        try:
+            BATCH_CHECKS.set_batch(state.batch_checks())
+        except Exception as exc:
+            log.warning("batch check counts unavailable: %s", type(exc).__name__)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -66,7 +66,7 @@ def test_a_check_answers_the_outcome_and_nothing_else(
     got = c.get(f"/v1/checks/{data['id']}")
     assert got.status_code == 200 and got.json() == data
     metrics = client.get("/metrics").text
-    assert 'vbs_checks_total{outcome="barred"}' in metrics
+    assert 'vbs_checks_total{outcome="barred",source="api"}' in metrics
 
 
 def test_an_api_key_can_check_and_the_key_org_owns_it(
