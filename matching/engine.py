@@ -531,6 +531,24 @@ def _cross_level(x: C.Side, y: C.Side, ix: IntArray, lex: Overlay) -> IntArray:
     return best
 
 
+def _all_spellings(
+    freq: FloatArray,
+    abjad: NDArray[np.bool_],
+    skel: IntArray,
+    skel_counts: NDArray[np.int64],
+    lex: Overlay,
+    denom: float,
+) -> FloatArray:
+    """A name written in an abjad is as common as all its spellings (its skeleton's count):
+    its own spelling's count would make an exact حسين far rarer than the Husseins it stands
+    for. Other names keep ``freq``."""
+    if not abjad.any():
+        return freq
+    every = lex.skel_count(skel_counts, skel) / denom
+    out: FloatArray = np.where(abjad, np.maximum(freq, every), freq)
+    return out
+
+
 def _jw_where(
     mask: NDArray[np.bool_], a: NDArray[np.object_], b: NDArray[np.object_]
 ) -> FloatArray:
@@ -574,12 +592,8 @@ def _score(
     jw_f = _jw_where(need, a.first_str, b.first_str)
     fn = C.forename_levels(a, b, nick, jw_f)
     fn_freq = np.maximum(lex.count(fn_count, a.first), lex.count(fn_count, b.first)) / denom
-    # A name written in an abjad is as common as all its spellings: its own spelling's count
-    # would make an exact حسين far rarer than the Husseins it stands for.
     abjad = (a.fabjad > 0) | (b.fabjad > 0)
-    if abjad.any():
-        sk = lex.skel_count(lex.vocab.skel_fn_count, a.first_skel) / denom
-        fn_freq = np.where(abjad, np.maximum(fn_freq, sk), fn_freq)
+    fn_freq = _all_spellings(fn_freq, abjad, a.first_skel, lex.vocab.skel_fn_count, lex, denom)
     w_fn_exact = M.exact_weight(fn_freq, M.FN_EXACT_M, M.FN_EXACT_MIN, M.FN_EXACT_MAX)
     w_fn = np.select(
         [fn == M.FN_EXACT, (fn == M.FN_FOLD) & (a.first_fold == b.first_fold)],
@@ -601,9 +615,7 @@ def _score(
     sn, part_freq = C.surname_levels(a, b, jw_s, edit_s)
     sn_freq = np.maximum(a.sn_freq, b.sn_freq)
     abjad = (a.sabjad > 0) | (b.sabjad > 0)
-    if abjad.any():
-        sk = lex.skel_count(lex.vocab.skel_sn_count, a.sur_skel) / denom
-        sn_freq = np.where(abjad, np.maximum(sn_freq, sk), sn_freq)
+    sn_freq = _all_spellings(sn_freq, abjad, a.sur_skel, lex.vocab.skel_sn_count, lex, denom)
     w_sn_exact = M.exact_weight(sn_freq, M.SN_EXACT_M, M.SN_EXACT_MIN, M.SN_EXACT_MAX)
     w_sn = np.select(
         [sn == M.SN_EXACT, sn == M.SN_PART, (sn == M.SN_FOLD) & (a.sur_fold == b.sur_fold)],
