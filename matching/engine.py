@@ -256,9 +256,9 @@ class Engine:
         et = _index_table(self.index)
         qa, qb = self._candidates(qt, lex, lists)
         prior = M.prior_log2(len(self.index))
-        qa, qb = self._reachable(qa, qb, qt, et, prior)
+        qa, qb, dob = self._reachable(qa, qb, qt, et, prior)
         floor = M.log2_odds(self.thresholds.possible)
-        s = _score(qa, qb, qt, et, lex, self.index.live_rows, prior, floor)
+        s = _score(qa, qb, qt, et, lex, self.index.live_rows, prior, floor, dob)
         keep = s.prob >= self.thresholds.possible
         per_check: list[list[Candidate]] = [[] for _ in identities]
         for j in np.flatnonzero(keep):
@@ -302,20 +302,15 @@ class Engine:
 
     def _reachable(
         self, qa: IntArray, qb: IntArray, qt: _Table, et: _Table, prior: float
-    ) -> tuple[IntArray, IntArray]:
+    ) -> tuple[IntArray, IntArray, IntArray]:
         """Drop candidates that cannot reach `possible` even with every name agreeing
         exactly (in practice: dates of birth too different). Exact, and cheap: the date
-        levels are a few integer comparisons, the names are the expensive part."""
-        if len(qa) == 0:
-            return qa, qb
-        dob = C.dob_levels(
-            qt.year[qa], qt.month[qa], qt.day[qa],
-            et.year[qb].astype(np.int64), et.month[qb].astype(np.int64),
-            et.day[qb].astype(np.int64),
-        )  # fmt: skip
+        levels are a few integer comparisons, the names are the expensive part. Returns
+        the kept pairs and their date-of-birth levels (scoring reuses them)."""
+        dob = _dob_levels(qa, qb, qt, et)
         best_case = prior + M.MAX_NAME_WEIGHT + M.DOB_WEIGHTS[dob] + M.GD_WEIGHTS.max()
         ok = best_case >= M.log2_odds(self.thresholds.possible)
-        return qa[ok], qb[ok]
+        return qa[ok], qb[ok], dob[ok]
 
     def _candidates(self, qt: _Table, lex: Overlay, lists: int) -> tuple[IntArray, IntArray]:
         idx = self.index
@@ -531,6 +526,14 @@ def _cross_level(x: C.Side, y: C.Side, ix: IntArray, lex: Overlay) -> IntArray:
     return best
 
 
+def _dob_levels(qa: IntArray, qb: IntArray, ta: _Table, tb: _Table) -> IntArray:
+    """Date-of-birth level of each candidate (qa[i] of ta against qb[i] of tb)."""
+    return C.dob_levels(
+        ta.year[qa].astype(np.int64), ta.month[qa].astype(np.int64), ta.day[qa].astype(np.int64),
+        tb.year[qb].astype(np.int64), tb.month[qb].astype(np.int64), tb.day[qb].astype(np.int64),
+    )  # fmt: skip
+
+
 def _all_spellings(
     freq: FloatArray,
     abjad: NDArray[np.bool_],
@@ -567,9 +570,10 @@ def _score(
     live_rows: int,
     prior: float,
     floor: float,
+    dob_c: IntArray | None = None,
 ) -> _Scored:
     """``floor``: the log2 odds of the `possible` threshold (pairs that cannot reach it are
-    not looked at more closely)."""
+    not looked at more closely); ``dob_c``: the candidates' date levels, if known."""
     n_cand = len(qa)
     # Expand each candidate to every pairing of its names.
     na = ta.row_count[qa].astype(np.int64)
@@ -630,10 +634,8 @@ def _score(
     # otherwise different, the dates of birth agree in full (two steps to agree on the
     # forename is weak evidence: with another difference it is too weak to show a
     # caseworker) and the pair could still reach `possible` with it.
-    dob_c = C.dob_levels(
-        ta.year[qa].astype(np.int64), ta.month[qa].astype(np.int64), ta.day[qa].astype(np.int64),
-        tb.year[qb].astype(np.int64), tb.month[qb].astype(np.int64), tb.day[qb].astype(np.int64),
-    )  # fmt: skip
+    if dob_c is None:
+        dob_c = _dob_levels(qa, qb, ta, tb)
     reach = (
         prior
         + M.FN_WEIGHTS[M.FN_NICKNAME_TYPO]
@@ -782,21 +784,22 @@ def _hold_ambiguous(
         if c.band == "match" and o / total < th.match:
             # Only entries that could be a different person compete (few: this is reached
             # only when several candidates are strong).
-            rivals = sum(
+            rivals = [
                 odds[j]
                 for j, d in enumerate(cands)
                 if j != i and odds[j] > 1e-3 * o and not same_person(c.key, d.key)
-            )
-            if o / (1.0 + o + rivals) >= th.match:
+            ]
+            share = o / (1.0 + o + sum(rivals))
+            if share >= th.match:
                 out.append(c)
                 continue
             line = FieldExplanation(
                 "band",
                 "held_at_possible",
                 0.0,
-                f"band: held at possible, not match, because {len(cands) - 1} other list "
-                f"{'entry matches' if len(cands) == 2 else 'entries match'} this check too "
-                f"(share of the probability {o / total:.3f}); a caseworker decides which, "
+                f"band: held at possible, not match, because {len(rivals)} other list "
+                f"{'entry matches' if len(rivals) == 1 else 'entries match'} this check too "
+                f"(share of the probability {share:.3f}); a caseworker decides which, "
                 "if any",
             )
             c = replace(c, band="possible", fields=(*c.fields, line))
